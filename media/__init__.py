@@ -1,0 +1,1 @@
+"""Rooms, peer connections and encoded-packet forwarding (aiortc SFU)."""

@@ -1,0 +1,1 @@
+"""Accounts and access: passwords, one-time codes, sessions, invitations, throttling, roles."""

@@ -1,0 +1,244 @@
+"""The ``yizhan`` command: serve, migrate, create-user, demo, check, audit verify."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+
+from server.config import ConfigError, Settings, load_settings
+
+
+def _settings(overrides: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ)
+    env.update(overrides or {})
+    return load_settings(env)
+
+
+def _print_logins(settings: Settings) -> None:
+    from server.demo import logins
+
+    print("演示账号 Demo logins:")
+    for entry in logins():
+        how = entry.password or "验证码 one-time code (see /outbox)"
+        print(f"  {entry.role.value:<15} {entry.name:<6} {entry.login:<12} {how}")
+
+
+# --- commands ---------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    overrides = {}
+    if args.host:
+        overrides["YIZHAN_HOST"] = args.host
+    if args.port:
+        overrides["YIZHAN_PORT"] = str(args.port)
+    if args.demo:
+        overrides["YIZHAN_DEMO"] = "true"
+    settings = _settings(overrides)
+    from aiohttp import web
+
+    from server import logs
+    from server.app import init_app
+    from server.db.migrate import NotMigrated
+
+    logs.configure(settings.log_level, settings.log_format)
+    app = init_app(settings)
+    print(f"一站 Yizhan: {settings.base_url}/  (Ctrl+C to stop)", flush=True)
+    try:
+        web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    except NotMigrated as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+async def _migrate(settings: Settings) -> int:
+    from server.db import migrate
+    from server.db.engine import Database
+
+    db = Database(settings.database_url)
+    try:
+        before, after = await migrate.upgrade(db)
+    finally:
+        await db.dispose()
+    if before == after:
+        print(f"database {db.display_url()} is up to date (revision {after})")
+    else:
+        print(f"database {db.display_url()} migrated: {before or 'empty'} -> {after}")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    return asyncio.run(_migrate(_settings()))
+
+
+async def _with_database(settings: Settings, work: object) -> int:
+    from server.db.engine import Database
+    from server.db.migrate import ensure_migrated
+
+    db = Database(settings.database_url)
+    try:
+        await ensure_migrated(db)
+        async with db.transaction(write=True) as session:
+            return await work(session)  # type: ignore[operator,no-any-return]
+    finally:
+        await db.dispose()
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("密码 Password: ")
+    if getpass.getpass("再次输入 Repeat: ") != first:
+        raise SystemExit("error: the passwords differ")
+    return first
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from server.audit import Actor
+    from server.db.models import Court
+    from server.domain.errors import DomainError
+    from server.domain.roles import Role
+    from server.i18n import translate_in
+    from server.services.users import NewUser, create_user
+
+    settings = _settings()
+    role = Role(args.role)
+    password = _read_password(args) if role.uses_password else None
+
+    async def work(session: object) -> int:
+        from sqlalchemy.ext.asyncio import AsyncSession
+
+        assert isinstance(session, AsyncSession)
+        court_id = None
+        if args.court:
+            court = await session.scalar(select(Court).where(Court.code == args.court))
+            if court is None:
+                print(f"error: no court with code {args.court!r}", file=sys.stderr)
+                return 2
+            court_id = court.id
+        try:
+            user = await create_user(
+                session,
+                NewUser(
+                    role=role,
+                    name=args.name,
+                    phone=args.phone,
+                    username=args.username,
+                    email=args.email,
+                    password=password,
+                    court_id=court_id,
+                ),
+                Actor(role="cli", name=getpass.getuser()),
+            )
+        except DomainError as exc:
+            print("error: " + translate_in("en", exc.message, **exc.params), file=sys.stderr)
+            return 2
+        print(f"created user {user.id}: {user.name} ({user.role.value})")
+        return 0
+
+    return asyncio.run(_with_database(settings, work))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from server.demo import seed
+
+    settings = _settings()
+
+    async def work(session: object) -> int:
+        created, _ = await seed(session)  # type: ignore[arg-type]
+        print("demo court created" if created else "demo court already present")
+        return 0
+
+    code = asyncio.run(_with_database(settings, work))
+    _print_logins(settings)
+    return code
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from server.check import run_checks
+
+    return asyncio.run(run_checks(_settings()))
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from server import audit
+
+    async def work(session: object) -> int:
+        report = await audit.verify(session)  # type: ignore[arg-type]
+        if report.ok:
+            print(f"audit chain intact: {report.rows} rows")
+            return 0
+        print(
+            f"audit chain BROKEN at row seq={report.first_broken_seq} (id {report.first_broken_id}): "
+            f"{report.problem}"
+        )
+        return 1
+
+    return asyncio.run(_with_database(_settings(), work))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="yizhan", description="一站 Yizhan online mediation platform"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the web server")
+    serve.add_argument("--host", help="listen address (YIZHAN_HOST)")
+    serve.add_argument("--port", type=int, help="listen port (YIZHAN_PORT)")
+    serve.add_argument(
+        "--demo", action="store_true", help="demo mode: open outbox page (YIZHAN_DEMO)"
+    )
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+
+    create = sub.add_parser(
+        "create-user", help="create an account (staff are asked for a password)"
+    )
+    create.add_argument(
+        "--role",
+        required=True,
+        choices=["party", "agent", "mediator", "triage_officer", "judge", "clerk", "court_admin"],
+    )
+    create.add_argument("--name", required=True)
+    create.add_argument("--phone")
+    create.add_argument("--username")
+    create.add_argument("--email")
+    create.add_argument("--court", help="court code, for staff")
+    create.set_defaults(func=cmd_create_user)
+
+    sub.add_parser("demo", help="seed a demo court and print its logins").set_defaults(
+        func=cmd_demo
+    )
+    sub.add_parser("check", help="show what the configuration resolves to").set_defaults(
+        func=cmd_check
+    )
+
+    audit_cmd = sub.add_parser("audit", help="audit log tools")
+    audit_sub = audit_cmd.add_subparsers(dest="audit_command", required=True)
+    audit_sub.add_parser("verify", help="check the hash chain").set_defaults(func=cmd_audit_verify)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        from server.db.migrate import NotMigrated
+
+        if isinstance(exc, NotMigrated):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        raise

@@ -1,0 +1,206 @@
+"""The one typed settings object, read from ``YIZHAN_*`` environment variables.
+
+Every setting has an embedded default so that ``yizhan serve`` works with no
+configuration: a SQLite file and a local object-store folder under the data
+directory, the bundled speech model.  A missing or invalid value fails at start
+with a message that names the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "YIZHAN_"
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name)
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message names the variable."""
+
+
+class NotifyChannelKind(StrEnum):
+    OUTBOX = "outbox"
+
+
+class LogFormat(StrEnum):
+    JSON = "json"
+    TEXT = "text"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    storage_url: str = ""
+    secret_key: SecretStr = SecretStr("")
+    asr_model: str = "base"
+    asr_language: str = "zh"
+    asr_device: str = "auto"
+    asr_cpu_threads: int = Field(default=2, ge=1, le=64)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    public_url: str = ""
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cookie_secure: bool = False
+    redis_url: str = ""
+
+    notify_channel: NotifyChannelKind = NotifyChannelKind.OUTBOX
+    # demo mode: the outbox page is open to anyone, so that a demo party can read its code
+    demo: bool = False
+
+    session_hours: int = Field(default=12, ge=1, le=24 * 30)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lock_minutes: int = Field(default=15, ge=1)
+    code_minutes: int = Field(default=10, ge=1, le=60)
+    reverify_minutes: int = Field(default=10, ge=1, le=120)
+    invitation_days: int = Field(default=14, ge=1, le=365)
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+
+    timezone: str = "Asia/Shanghai"  # for display; everything is stored in UTC
+
+    log_level: str = "INFO"
+    log_format: LogFormat = LogFormat.JSON
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip().rstrip("/") for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+        return level
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        return normalise_database_url(value) if value else value
+
+    @field_validator("storage_url")
+    @classmethod
+    def _known_storage(cls, value: str) -> str:
+        if value and not value.startswith(("file://", "s3://")):
+            raise ValueError("must start with file:// or s3://")
+        return value
+
+    @model_validator(mode="after")
+    def _embedded_defaults(self) -> Settings:
+        # frozen model: fill the derived defaults through object.__setattr__
+        if not self.database_url:
+            object.__setattr__(
+                self, "database_url", f"sqlite+aiosqlite:///{self.data_dir / 'yizhan.db'}"
+            )
+        if not self.storage_url:
+            object.__setattr__(self, "storage_url", (self.data_dir / "objects").as_uri())
+        secret = self.secret_key.get_secret_value()
+        if secret and len(secret) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(f"secret_key must be at least {MIN_SECRET_KEY_LENGTH} characters")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
+
+    def secret(self) -> str:
+        value = self.secret_key.get_secret_value()
+        if not value:
+            raise ConfigError("YIZHAN_SECRET_KEY: not loaded; call load_settings()")
+        return value
+
+
+def normalise_database_url(url: str) -> str:
+    """Map plain URLs onto the async drivers we ship (aiosqlite, asyncpg)."""
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    if url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        return url
+    raise ValueError("must be a sqlite:/// or postgresql:// URL")
+
+
+def _env_name(loc: tuple[int | str, ...]) -> str:
+    field = str(loc[0]) if loc else ""
+    return ENV_PREFIX + field.upper() if field else ENV_PREFIX + "*"
+
+
+def load_settings(env: dict[str, str] | None = None, *, create_dirs: bool = True) -> Settings:
+    """Read the settings; generate and keep the secret key when none is given.
+
+    Raises ``ConfigError`` whose message names the offending variable.
+    """
+    source = dict(os.environ if env is None else env)
+    values = {
+        k[len(ENV_PREFIX) :].lower(): v for k, v in source.items() if k.startswith(ENV_PREFIX)
+    }
+    try:
+        settings = Settings.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{_env_name(err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
+        )
+        raise ConfigError(f"Invalid configuration: {problems}") from None
+    if create_dirs:
+        try:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"YIZHAN_DATA_DIR: cannot create {settings.data_dir}: {exc}"
+            ) from None
+    if not settings.secret_key.get_secret_value():
+        key = _stored_secret_key(settings.data_dir)
+        object.__setattr__(settings, "secret_key", SecretStr(key))
+    return settings
+
+
+def _stored_secret_key(data_dir: Path) -> str:
+    path = data_dir / SECRET_KEY_FILE
+    if path.exists():
+        key = path.read_text(encoding="ascii").strip()
+        if len(key) < MIN_SECRET_KEY_LENGTH:
+            raise ConfigError(
+                f"YIZHAN_SECRET_KEY: the stored key in {path} is too short; remove it or set the variable"
+            )
+        return key
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key + "\n")
+    return key

@@ -1,0 +1,36 @@
+"""All SQLAlchemy models; importing this module registers every table on ``Base``."""
+
+from server.db.base import Base
+from server.db.models.accounts import Court, LoginSession, LoginThrottle, OneTimeCode, User
+from server.db.models.audit import AuditEvent
+from server.db.models.disputes import (
+    Consent,
+    Dispute,
+    DisputeAgent,
+    DisputeParty,
+    DisputeStaff,
+)
+from server.db.models.documents import Document
+from server.db.models.notify import OutboxMessage
+from server.db.models.roster import MediationOrganisation, Mediator
+from server.db.models.sessions import CaseSession
+
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "CaseSession",
+    "Consent",
+    "Court",
+    "Dispute",
+    "DisputeAgent",
+    "DisputeParty",
+    "DisputeStaff",
+    "Document",
+    "LoginSession",
+    "LoginThrottle",
+    "MediationOrganisation",
+    "Mediator",
+    "OneTimeCode",
+    "OutboxMessage",
+    "User",
+]

@@ -1,0 +1,66 @@
+"""Helpers shared by the page and API handlers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from server.auth.login import LoginResult
+from server.context import METRICS, SESSION_COOKIE, set_cookie, settings
+from server.domain.errors import N_, Invalid
+from server.i18n import gettext
+
+
+def render(
+    request: web.Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200
+) -> web.Response:
+    return aiohttp_jinja2.render_template(template, request, context or {}, status=status)
+
+
+def redirect(location: str) -> web.Response:
+    return web.Response(status=303, headers={"Location": location})
+
+
+def safe_next(value: object, default: str = "/") -> str:
+    """Only same-site relative paths may be redirect targets."""
+    target = str(value or "")
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
+def path_id(request: web.Request, name: str = "id") -> int:
+    try:
+        value = int(request.match_info[name])
+    except (KeyError, ValueError):
+        raise Invalid(N_("The address is not valid.")) from None
+    if value < 1:
+        raise Invalid(N_("The address is not valid."))
+    return value
+
+
+def login_message(result: LoginResult) -> str:
+    return gettext(result.message, **result.params) if result.message else ""
+
+
+def note_login(request: web.Request, method: str, result: LoginResult) -> None:
+    """Count the attempt and slow a failing client down (after the commit)."""
+    outcome = (
+        "ok" if result.ok else ("totp" if result.totp_ticket and result.status == 200 else "failed")
+    )
+    request.app[METRICS].logins.labels(method, outcome).inc()
+    if result.delay:
+        request["response_delay"] = result.delay
+
+
+def start_session(response: web.StreamResponse, request: web.Request, token: str) -> None:
+    set_cookie(
+        response, request, SESSION_COOKIE, token, max_age=settings(request).session_hours * 3600
+    )
+
+
+async def form(request: web.Request) -> dict[str, str]:
+    data = await request.post()
+    return {key: str(value).strip() for key, value in data.items() if isinstance(value, str)}

@@ -1,0 +1,30 @@
+"""Dispute pages: the caller's list and one dispute's file."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from server.context import db, require_login
+from server.pagination import page_args
+from server.routes.common import path_id, render
+from server.services import disputes
+
+
+async def dispute_list(request: web.Request) -> web.Response:
+    caller = require_login(request)
+    page, per_page = page_args(request.query)
+    result = await disputes.list_visible(
+        db(request), caller, page, per_page, request.query.get("status")
+    )
+    return render(request, "disputes.html", {"page": result})
+
+
+async def dispute_detail(request: web.Request) -> web.Response:
+    caller = require_login(request)
+    file = await disputes.dispute_file(db(request), caller, path_id(request))
+    return render(request, "dispute.html", {"file": file, "mask": disputes.mask_id_number})
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/disputes", dispute_list, name="disputes")
+    app.router.add_get("/disputes/{id}", dispute_detail, name="dispute")

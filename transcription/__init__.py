@@ -1,0 +1,1 @@
+"""Speech models, VAD, streaming transcription and transcript formats."""
