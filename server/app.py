@@ -12,7 +12,7 @@ from aiohttp import web
 
 from server import i18n, metrics, sockets
 from server.config import Settings
-from server.context import CHANNEL, DATABASE, METRICS, SETTINGS, principal
+from server.context import CHANNEL, CSRF_TOKEN, DATABASE, LOCALE, METRICS, SETTINGS, principal
 from server.db.engine import Database
 from server.db.migrate import ensure_migrated
 from server.domain.disputes import role_label, status_label, type_label
@@ -41,8 +41,8 @@ async def _template_context(request: web.Request) -> dict[str, object]:
     caller = principal(request)
     return {
         "principal": caller,
-        "csrf_token": request.get("csrf_token", ""),
-        "locale": request.get("locale", i18n.DEFAULT_LOCALE),
+        "csrf_token": request.get(CSRF_TOKEN, ""),
+        "locale": request.get(LOCALE, i18n.DEFAULT_LOCALE),
         "locales": i18n.LOCALE_NAMES,
         "nav": navigation(caller),
         "current_path": request.path,

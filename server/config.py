@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     session_hours: int = Field(default=12, ge=1, le=24 * 30)
     login_max_failures: int = Field(default=5, ge=1)
     login_lock_minutes: int = Field(default=15, ge=1)
+    login_slowdown_seconds: float = Field(default=0.5, ge=0, le=5)
     code_minutes: int = Field(default=10, ge=1, le=60)
     reverify_minutes: int = Field(default=10, ge=1, le=120)
     invitation_days: int = Field(default=14, ge=1, le=365)

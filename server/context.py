@@ -22,6 +22,13 @@ CHANNEL = web.AppKey("channel", Channel)
 METRICS = web.AppKey("metrics", HttpMetrics)
 SIO = web.AppKey("sio", socketio.AsyncServer)
 
+REQUEST_ID = web.RequestKey("request_id", str)
+LOCALE = web.RequestKey("locale", str)
+CSRF_TOKEN = web.RequestKey("csrf_token", str)
+DB_SESSION = web.RequestKey("db_session", AsyncSession)
+PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal")
+RESPONSE_DELAY = web.RequestKey("response_delay", float)
+
 SESSION_COOKIE = "yz_session"
 CSRF_COOKIE = "yz_csrf"
 LANG_COOKIE = "yz_lang"
@@ -29,8 +36,7 @@ TOTP_TICKET_COOKIE = "yz_totp"
 
 
 def db(request: web.Request) -> AsyncSession:
-    session: AsyncSession = request["db"]
-    return session
+    return request[DB_SESSION]
 
 
 def settings(request: web.Request) -> Settings:
@@ -38,8 +44,7 @@ def settings(request: web.Request) -> Settings:
 
 
 def principal(request: web.Request) -> Principal | None:
-    value: Principal | None = request.get("principal")
-    return value
+    return request.get(PRINCIPAL)
 
 
 def require_login(request: web.Request) -> Principal:

@@ -19,9 +19,15 @@ from server.auth import sessions
 from server.auth.tokens import new_token, same
 from server.context import (
     CSRF_COOKIE,
+    CSRF_TOKEN,
     DATABASE,
+    DB_SESSION,
     LANG_COOKIE,
+    LOCALE,
     METRICS,
+    PRINCIPAL,
+    REQUEST_ID,
+    RESPONSE_DELAY,
     SESSION_COOKIE,
     client_ip,
     is_api,
@@ -87,20 +93,20 @@ def status_of(error: DomainError) -> int:
 @web.middleware
 async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
-    request["request_id"] = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:16]
+    request[REQUEST_ID] = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:16]
     locale = normalise_locale(request.cookies.get(LANG_COOKIE)) or DEFAULT_LOCALE
-    request["locale"] = locale
+    request[LOCALE] = locale
     csrf = request.cookies.get(CSRF_COOKIE) or ""
-    request["csrf_token"] = csrf or new_token()
+    request[CSRF_TOKEN] = csrf or new_token()
     token = current_locale.set(locale)
     try:
         response = await handler(request)
     finally:
         current_locale.reset(token)
     if not csrf and not request.path.startswith(NO_DATABASE):
-        set_cookie(response, request, CSRF_COOKIE, request["csrf_token"], same_site="Strict")
+        set_cookie(response, request, CSRF_COOKIE, request[CSRF_TOKEN], same_site="Strict")
     _security_headers(request, response)
-    response.headers["X-Request-Id"] = request["request_id"]
+    response.headers["X-Request-Id"] = request[REQUEST_ID]
     _observe(request, response, time.perf_counter() - started)
     return response
 
@@ -140,7 +146,7 @@ def _observe(request: web.Request, response: web.StreamResponse, seconds: float)
         request.path,
         response.status,
         extra={
-            "request_id": request["request_id"],
+            "request_id": request[REQUEST_ID],
             "status": response.status,
             "route": route,
             "ms": round(seconds * 1000, 1),
@@ -198,7 +204,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except asyncio.CancelledError:
         raise
     except Exception:
-        log.exception("unhandled error", extra={"request_id": request.get("request_id")})
+        log.exception("unhandled error", extra={"request_id": request.get(REQUEST_ID)})
         return error_response(request, 500, gettext(HTTP_MESSAGES[500]), code="internal")
 
 
@@ -245,9 +251,9 @@ async def transaction_middleware(request: web.Request, handler: Handler) -> web.
     database = request.app[DATABASE]
     try:
         async with database.session(write=write) as session:
-            request["db"] = session
+            request[DB_SESSION] = session
             async with session.begin():
-                request["principal"] = await sessions.resolve(
+                request[PRINCIPAL] = await sessions.resolve(
                     session, request.cookies.get(SESSION_COOKIE), ip=client_ip(request)
                 )
                 if write:
@@ -258,7 +264,7 @@ async def transaction_middleware(request: web.Request, handler: Handler) -> web.
             await _audit_security(request, exc)
         raise
     # a failed login is answered slowly, after its transaction has released the database
-    delay = float(request.get("response_delay", 0.0))
+    delay = float(request.get(RESPONSE_DELAY, 0.0))
     if delay > 0:
         await asyncio.sleep(delay)
     return response

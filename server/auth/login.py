@@ -60,7 +60,9 @@ async def find_account(db: AsyncSession, account: str) -> User | None:
 
 
 def _policy(settings: Settings) -> throttle.ThrottlePolicy:
-    return throttle.ThrottlePolicy(settings.login_max_failures, settings.login_lock_minutes)
+    return throttle.ThrottlePolicy(
+        settings.login_max_failures, settings.login_lock_minutes, settings.login_slowdown_seconds
+    )
 
 
 def _actor(user: User | None, client: Client) -> Actor:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from server import audit
 from server.auth import access, codes, login
-from server.context import CHANNEL, client, db, require_login, settings
+from server.context import CHANNEL, CSRF_TOKEN, client, db, require_login, settings
 from server.domain.errors import N_, Invalid
 from server.domain.roles import Permission, Role
 from server.pagination import page_args
@@ -86,7 +86,7 @@ def _login_response(request: web.Request, result: login.LoginResult, method: str
 
 
 async def csrf(request: web.Request) -> web.Response:
-    return web.json_response({"csrf_token": request["csrf_token"]})
+    return web.json_response({"csrf_token": request[CSRF_TOKEN]})
 
 
 async def login_password(request: web.Request) -> web.Response:

@@ -8,7 +8,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from server.auth.login import LoginResult
-from server.context import METRICS, SESSION_COOKIE, set_cookie, settings
+from server.context import METRICS, RESPONSE_DELAY, SESSION_COOKIE, set_cookie, settings
 from server.domain.errors import N_, Invalid
 from server.i18n import gettext
 
@@ -52,7 +52,7 @@ def note_login(request: web.Request, method: str, result: LoginResult) -> None:
     )
     request.app[METRICS].logins.labels(method, outcome).inc()
     if result.delay:
-        request["response_delay"] = result.delay
+        request[RESPONSE_DELAY] = result.delay
 
 
 def start_session(response: web.StreamResponse, request: web.Request, token: str) -> None:
