@@ -48,6 +48,9 @@ def extract() -> None:
         po = TRANSLATIONS / locale / "LC_MESSAGES" / "messages.po"
         catalog = read_po(po.open("rb"), locale=locale) if po.exists() else Catalog(locale=locale)
         catalog.update(template, no_fuzzy_matching=True)
+        catalog.project, catalog.version = "Yizhan", "0.1"
+        catalog.copyright_holder = "Yizhan authors"
+        catalog.fuzzy = False  # a fuzzy header would make `pybabel compile` skip the catalogue
         po.parent.mkdir(parents=True, exist_ok=True)
         with po.open("wb") as handle:
             write_po(
@@ -77,6 +80,11 @@ def check() -> int:
 
 def compile_all() -> None:
     _pybabel("compile", "-d", str(TRANSLATIONS.relative_to(ROOT)), "-D", "messages", "--statistics")
+    for locale in LOCALES:
+        mo = TRANSLATIONS / locale / "LC_MESSAGES" / "messages.mo"
+        po = mo.with_suffix(".po")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            raise SystemExit(f"{po.relative_to(ROOT)} did not compile (a fuzzy header?)")
 
 
 if __name__ == "__main__":

@@ -85,6 +85,13 @@ class Settings(BaseSettings):
             return [item.strip().rstrip("/") for item in value.split(",") if item.strip()]
         return value
 
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() and len(value.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(f"must be at least {MIN_SECRET_KEY_LENGTH} characters")
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -125,9 +132,6 @@ class Settings(BaseSettings):
             )
         if not self.storage_url:
             object.__setattr__(self, "storage_url", (self.data_dir / "objects").as_uri())
-        secret = self.secret_key.get_secret_value()
-        if secret and len(secret) < MIN_SECRET_KEY_LENGTH:
-            raise ValueError(f"secret_key must be at least {MIN_SECRET_KEY_LENGTH} characters")
         return self
 
     @property

@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
-import aiohttp_jinja2
 from aiohttp import web
 from yarl import URL
 
@@ -49,6 +48,7 @@ from server.domain.errors import (
 )
 from server.i18n import DEFAULT_LOCALE, current_locale, gettext, normalise_locale
 from server.security_events import record_denial
+from server.templating import render
 
 log = logging.getLogger("yizhan.http")
 
@@ -169,10 +169,7 @@ def error_response(
         if field:
             body["field"] = field
         return web.json_response({"error": body}, status=status)
-    response = aiohttp_jinja2.render_template(
-        "error.html", request, {"status": status, "message": message}, status=status
-    )
-    return response
+    return render(request, "error.html", {"status": status, "message": message}, status=status)
 
 
 @web.middleware

@@ -39,6 +39,8 @@ class Invalid(DomainError):
     code = "invalid"
 
     def __init__(self, message: str, /, *, field: str | None = None, **params: Any) -> None:
+        if field is not None:
+            params.setdefault("field", field)
         super().__init__(message, **params)
         self.field = field
 

@@ -13,7 +13,8 @@ from server.context import db, require_login, settings
 from server.db.models import User
 from server.domain.errors import N_, Forbidden
 from server.i18n import gettext
-from server.routes.common import form, redirect, render
+from server.routes.common import form, redirect
+from server.templating import render
 
 SETUP_SALT = "yizhan.totp-setup.v1"
 SETUP_SECONDS = 900

@@ -13,9 +13,10 @@ from server.domain.errors import N_, DomainError, NotFound
 from server.domain.roles import Permission, Role
 from server.i18n import gettext
 from server.pagination import page_args, paginate
-from server.routes.common import form, redirect, render
+from server.routes.common import form, redirect
 from server.services import audit_view
 from server.services.users import NewUser, create_user, list_for_admin
+from server.templating import render
 
 
 async def _users_page(
@@ -32,7 +33,13 @@ async def _users_page(
     return render(
         request,
         "admin_users.html",
-        {"page": result, "roles": list(Role), "error": error, "values": values or {}},
+        {
+            "page": result,
+            "roles": list(Role),
+            "error": error,
+            "values": dict.fromkeys(("role", "name", "username", "phone", "email"), "")
+            | (values or {}),
+        },
         status=status,
     )
 

@@ -19,15 +19,8 @@ from server.context import (
     settings,
 )
 from server.i18n import gettext, normalise_locale
-from server.routes.common import (
-    form,
-    login_message,
-    note_login,
-    redirect,
-    render,
-    safe_next,
-    start_session,
-)
+from server.routes.common import form, login_message, note_login, redirect, safe_next, start_session
+from server.templating import render
 
 
 def _login_page(

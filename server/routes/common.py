@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import aiohttp_jinja2
 from aiohttp import web
 
 from server.auth.login import LoginResult
 from server.context import METRICS, RESPONSE_DELAY, SESSION_COOKIE, set_cookie, settings
 from server.domain.errors import N_, Invalid
 from server.i18n import gettext
-
-
-def render(
-    request: web.Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200
-) -> web.Response:
-    return aiohttp_jinja2.render_template(template, request, context or {}, status=status)
 
 
 def redirect(location: str) -> web.Response:

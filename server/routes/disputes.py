@@ -6,8 +6,9 @@ from aiohttp import web
 
 from server.context import db, require_login
 from server.pagination import page_args
-from server.routes.common import path_id, render
+from server.routes.common import path_id
 from server.services import disputes
+from server.templating import render
 
 
 async def dispute_list(request: web.Request) -> web.Response:

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from server.auth import access
 from server.context import db, require_login
 from server.db.models import Dispute
-from server.routes.common import render
+from server.templating import render
 
 
 async def home(request: web.Request) -> web.Response:
