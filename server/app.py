@@ -38,7 +38,7 @@ def init_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[METRICS] = metrics.create()
-    app[CHANNEL] = OutboxChannel()
+    app[CHANNEL] = OutboxChannel(log_bodies=settings.demo)
     app.cleanup_ctx.append(_database)
     for module in (health, auth, home, disputes, account, admin, api):
         module.setup(app)

@@ -59,3 +59,11 @@ async def clients(settings: Settings) -> AsyncIterator[Clients]:
     finally:
         await pool.close()
         await server.close()
+
+
+@pytest.fixture
+def blank_database_url(templates: Templates, backend: str, tmp_path: Path) -> Iterator[str]:
+    """A database with no schema at all."""
+    url = templates.fresh(backend, "blank", tmp_path)
+    yield url
+    templates.drop(url)

@@ -75,12 +75,15 @@ class Templates:
             asyncio.run(_prepare(pg_url(name), demo=demo))
 
     def fresh(self, backend: str, kind: str, target_dir: Path) -> str:
+        """A new database: ``blank`` (no schema), ``empty`` (migrated) or ``demo``."""
         if backend == "sqlite":
             path = target_dir / "yizhan.db"
-            shutil.copyfile(self.workdir / f"template-{kind}.db", path)
+            if kind != "blank":
+                shutil.copyfile(self.workdir / f"template-{kind}.db", path)
             return f"sqlite+aiosqlite:///{path}"
         name = f"{self.prefix}_{uuid.uuid4().hex[:10]}"
-        asyncio.run(pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.prefix}_tpl_{kind}"'))
+        template = "template0" if kind == "blank" else f"{self.prefix}_tpl_{kind}"
+        asyncio.run(pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
         self.pg_databases.append(name)
         return pg_url(name)
 
