@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     public_url: str = ""
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     cookie_secure: bool = False
+    # reverse proxies whose X-Forwarded-For names the real client (for throttling and audit)
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     redis_url: str = ""
 
     notify_channel: NotifyChannelKind = NotifyChannelKind.OUTBOX
@@ -77,6 +79,13 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

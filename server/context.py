@@ -55,9 +55,14 @@ def require_login(request: web.Request) -> Principal:
 
 
 def client_ip(request: web.Request) -> str:
-    # behind a reverse proxy, aiohttp's remote honours forwarded headers only when
-    # the proxy middleware is configured; by default it is the socket peer
-    return request.remote or ""
+    """The caller's address: the socket peer, or what a trusted proxy says it forwarded."""
+    peer = request.remote or ""
+    if peer and peer in settings(request).trusted_proxies:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if hops:
+            return hops[-1][:64]
+    return peer
 
 
 def client(request: web.Request) -> Client:

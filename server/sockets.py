@@ -15,7 +15,7 @@ from yarl import URL
 
 from server.auth import access, sessions
 from server.auth.principal import Principal
-from server.context import DATABASE, LANG_COOKIE, SESSION_COOKIE, SETTINGS, SIO
+from server.context import DATABASE, LANG_COOKIE, SESSION_COOKIE, SETTINGS, SIO, client_ip
 from server.domain.errors import N_, DomainError, Invalid
 from server.i18n import DEFAULT_LOCALE, normalise_locale, translate_in
 from server.middlewares import status_of
@@ -49,7 +49,7 @@ class Signalling:
         database = self.app[DATABASE]
         async with database.transaction(write=False) as session:
             caller = await sessions.resolve(
-                session, request.cookies.get(SESSION_COOKIE), ip=request.remote or ""
+                session, request.cookies.get(SESSION_COOKIE), ip=client_ip(request)
             )
         if caller is None:
             raise socketio.exceptions.ConnectionRefusedError("unauthenticated")

@@ -53,6 +53,7 @@ class Permission(StrEnum):
     EDIT_TRANSCRIPT = "transcript.edit"
     DECIDE_CONFIRMATION = "confirmation.decide"
     VIEW_OUTBOX = "outbox.view"
+    INVITE = "invitation.issue"
 
 
 # Roles whose members see every dispute of their court, not only those they are on.
@@ -62,7 +63,7 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PARTY: frozenset({Permission.VIEW_DISPUTE}),
     Role.AGENT: frozenset({Permission.VIEW_DISPUTE}),
     Role.MEDIATOR: frozenset(
-        {Permission.VIEW_DISPUTE, Permission.VIEW_ROSTER, Permission.RUN_SESSION}
+        {Permission.VIEW_DISPUTE, Permission.VIEW_ROSTER, Permission.RUN_SESSION, Permission.INVITE}
     ),
     Role.TRIAGE_OFFICER: frozenset(
         {
@@ -70,6 +71,7 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.LIST_ALL_DISPUTES,
             Permission.VIEW_ROSTER,
             Permission.TRIAGE,
+            Permission.INVITE,
         }
     ),
     Role.JUDGE: frozenset(
@@ -78,6 +80,7 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.VIEW_ROSTER,
             Permission.RUN_SESSION,
             Permission.DECIDE_CONFIRMATION,
+            Permission.INVITE,
         }
     ),
     Role.CLERK: frozenset(
@@ -92,6 +95,7 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MANAGE_USERS,
             Permission.VIEW_AUDIT,
             Permission.VIEW_OUTBOX,
+            Permission.INVITE,
         }
     ),
 }

@@ -14,7 +14,7 @@ from server.domain.errors import N_, Invalid
 from server.domain.roles import Permission, Role
 from server.pagination import page_args
 from server.routes.common import login_message, note_login, path_id, start_session
-from server.services import audit_view, disputes, roster
+from server.services import audit_view, disputes, invitations, roster
 from server.services.users import NewUser, create_user, list_for_admin, user_json
 
 M = TypeVar("M", bound=BaseModel)
@@ -45,6 +45,10 @@ class CodeLogin(_Body):
 
 class Code(_Body):
     code: str
+
+
+class InvitationIn(_Body):
+    user_id: int
 
 
 class UserIn(_Body):
@@ -184,6 +188,25 @@ async def dispute_detail(request: web.Request) -> web.Response:
     return web.json_response(disputes.file_json(file))
 
 
+async def invitation_create(request: web.Request) -> web.Response:
+    caller = require_login(request)
+    data = await body(request, InvitationIn)
+    config = settings(request)
+    issued = await invitations.invite(
+        db(request),
+        caller,
+        request.app[CHANNEL],
+        dispute_id=path_id(request),
+        user_id=data.user_id,
+        secret=config.secret(),
+        base_url=config.public_url or f"{request.scheme}://{request.host}",
+        valid_days=config.invitation_days,
+    )
+    return web.json_response(
+        {"user_id": issued.user_id, "url": issued.url, "sent_to": issued.sent_to}, status=201
+    )
+
+
 async def user_list(request: web.Request) -> web.Response:
     caller = require_login(request)
     access.require(caller, Permission.MANAGE_USERS)
@@ -270,6 +293,7 @@ def setup(app: web.Application) -> None:
     r.add_post("/api/v1/me/reverify", reverify, name="api_reverify")
     r.add_get("/api/v1/disputes", dispute_list, name="api_disputes")
     r.add_get("/api/v1/disputes/{id}", dispute_detail, name="api_dispute")
+    r.add_post("/api/v1/disputes/{id}/invitations", invitation_create, name="api_invitations")
     r.add_get("/api/v1/users", user_list, name="api_users")
     r.add_post("/api/v1/users", user_create)
     r.add_get("/api/v1/roster", roster_search, name="api_roster")

@@ -308,3 +308,51 @@ async def test_a_failed_request_leaves_nothing_half_written(clients: Clients) ->
         admin, "/api/v1/users", {**body, "password": "long-enough-1"}
     )
     assert response.status == 201
+
+
+async def test_a_mediator_sends_a_party_an_invitation_that_logs_them_in(
+    clients: Clients,
+) -> None:
+    respondent = await _user_id(clients, phone="13800000002")
+    mediator = await clients.staff("tiaojie")
+    response = await clients.post_json(
+        mediator, "/api/v1/disputes/1/invitations", {"user_id": respondent}
+    )
+    assert response.status == 201, await response.text()
+    issued = await response.json()
+    assert issued["sent_to"] == "13800000002"
+    db = Database(clients.settings.database_url)
+    try:
+        async with db.transaction(write=False) as session:
+            from server.db.models import OutboxMessage
+
+            message = await session.scalar(
+                select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(1)
+            )
+    finally:
+        await db.dispose()
+    assert message is not None and issued["url"] in message.body
+    path = issued["url"].split("://", 1)[1].split("/", 1)[1]
+    party = await clients.new()
+    response = await party.get("/" + path)
+    assert response.status == 200 and str(response.url).endswith("/disputes/1")
+    assert ("invitation.issued", "ok") in [(a, o) for a, o, _ in await _audit_actions(clients)]
+
+
+async def test_invitations_are_only_for_the_dispute_people_by_its_staff(clients: Clients) -> None:
+    other_party = await _user_id(clients, phone="13800000003")  # on dispute 2, not 1
+    mediator = await clients.staff("tiaojie")
+    response = await clients.post_json(
+        mediator, "/api/v1/disputes/1/invitations", {"user_id": other_party}
+    )
+    assert response.status == 404
+    # a mediator not on dispute 2 cannot invite to it; a party cannot invite at all
+    response = await clients.post_json(
+        mediator, "/api/v1/disputes/2/invitations", {"user_id": other_party}
+    )
+    assert response.status == 404
+    party = await clients.party("13800000001")
+    response = await clients.post_json(
+        party, "/api/v1/disputes/1/invitations", {"user_id": other_party}
+    )
+    assert response.status == 403

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from tests.support import Clients
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from sqlalchemy import select
+
+from server.app import init_app
+from server.config import Settings
+from server.context import db
+from server.db.engine import Database
+from server.db.models import AuditEvent, Court
+from server.domain.errors import N_, Invalid
+from tests.support import Clients, make_settings
 
 
 async def test_the_login_page_speaks_chinese_by_default_and_english_on_request(
@@ -61,3 +75,91 @@ async def test_an_oversized_body_is_refused_with_a_message(clients: Clients) -> 
     )
     assert response.status == 413
     assert "请求内容过大" in (await response.json())["error"]["message"]
+
+
+@pytest.fixture
+async def app_with_faults(settings: Settings) -> AsyncIterator[Clients]:
+    """The app plus two routes that fail on purpose, to test the error and rollback paths."""
+    app = init_app(settings)
+
+    async def boom(request: web.Request) -> web.Response:
+        raise RuntimeError("a bug")
+
+    async def half_write(request: web.Request) -> web.Response:
+        db(request).add(Court(code="HALF", name="半条记录"))
+        await db(request).flush()
+        raise Invalid(N_("The request could not be understood."))
+
+    app.router.add_get("/test/boom", boom)
+    app.router.add_get("/api/v1/test/boom", boom)
+    app.router.add_post("/api/v1/test/half-write", half_write)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    pool = Clients(server, settings)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+        await server.close()
+
+
+async def test_an_unexpected_error_gets_a_500_page_without_details(
+    app_with_faults: Clients,
+) -> None:
+    browser = await app_with_faults.new()
+    response = await browser.get("/test/boom")
+    assert response.status == 500
+    page = await response.text()
+    assert "系统出现错误" in page and "a bug" not in page and "Traceback" not in page
+    response = await browser.get("/api/v1/test/boom")
+    assert response.status == 500
+    assert (await response.json())["error"]["code"] == "internal"
+
+
+async def test_a_failed_request_rolls_back_what_it_wrote(app_with_faults: Clients) -> None:
+    browser = await app_with_faults.new()
+    response = await app_with_faults.post_json(browser, "/api/v1/test/half-write", {})
+    assert response.status == 400
+    database = Database(app_with_faults.settings.database_url)
+    try:
+        async with database.transaction(write=False) as session:
+            assert await session.scalar(select(Court).where(Court.code == "HALF")) is None
+    finally:
+        await database.dispose()
+
+
+async def test_only_a_trusted_proxy_may_name_the_client_address(
+    settings: Settings, tmp_path: Path
+) -> None:
+    for trusted, expected in (("127.0.0.1", "203.0.113.7"), ("", "127.0.0.1")):
+        proxied = make_settings(
+            tmp_path / f"p{trusted or 'none'}",
+            settings.database_url,
+            YIZHAN_TRUSTED_PROXIES=trusted,
+        )
+        server = TestServer(init_app(proxied), host="127.0.0.1")
+        await server.start_server()
+        pool = Clients(server, proxied)
+        try:
+            browser = await pool.new()
+            await pool.post_json(
+                browser,
+                "/api/v1/auth/login",
+                {"account": "nobody", "password": "x-1234567"},
+                **{"X-Forwarded-For": "198.51.100.1, 203.0.113.7"},
+            )
+            database = Database(proxied.database_url)
+            try:
+                async with database.transaction(write=False) as session:
+                    row = await session.scalar(
+                        select(AuditEvent)
+                        .where(AuditEvent.action == "login.failed")
+                        .order_by(AuditEvent.seq.desc())
+                        .limit(1)
+                    )
+            finally:
+                await database.dispose()
+            assert row is not None and row.ip == expected
+        finally:
+            await pool.close()
+            await server.close()
