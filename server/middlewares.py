@@ -40,6 +40,7 @@ from server.domain.errors import (
     DomainError,
     Forbidden,
     Gone,
+    InternalError,
     Invalid,
     NotFound,
     ReverificationRequired,
@@ -65,6 +66,7 @@ STATUS = {
     Conflict: 409,
     Gone: 410,
     TooManyAttempts: 429,
+    InternalError: 500,
 }
 
 HTTP_MESSAGES = {

@@ -7,6 +7,7 @@ Connecting needs the session cookie; every event checks the caller again through
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import socketio
@@ -16,12 +17,15 @@ from yarl import URL
 from server.auth import access, sessions
 from server.auth.principal import Principal
 from server.context import DATABASE, LANG_COOKIE, SESSION_COOKIE, SETTINGS, SIO, client_ip
-from server.domain.errors import N_, DomainError, Invalid
+from server.domain.errors import N_, DomainError, InternalError, Invalid
+from server.domain.ids import parse_id
 from server.i18n import DEFAULT_LOCALE, normalise_locale, translate_in
-from server.middlewares import status_of
+from server.middlewares import HTTP_MESSAGES, status_of
 from server.security_events import record_denial
 
 log = logging.getLogger(__name__)
+
+EventHandler = Callable[[Principal, str, Any], Awaitable[dict[str, Any]]]
 
 
 def _origins(app: web.Application) -> list[str] | None:
@@ -42,7 +46,23 @@ class Signalling:
         self.sio = sio
         sio.on("connect", self.connect)
         sio.on("disconnect", self.disconnect)
-        sio.on("dispute:watch", self.watch_dispute)
+        self.on("dispute:watch", self.watch_dispute)
+
+    def on(self, event: str, handler: EventHandler) -> None:
+        """Register an event whose handler may raise: the sender gets an error event and ack."""
+
+        async def guarded(sid: str, data: Any = None) -> dict[str, Any]:
+            caller, locale = await self._caller(sid)
+            try:
+                return await handler(caller, sid, data)
+            except DomainError as error:
+                return await self._fail(sid, event, caller, locale, error)
+            except Exception:
+                log.exception("socket event %s failed", event)
+                internal = InternalError(HTTP_MESSAGES[500])
+                return await self._fail(sid, event, caller, locale, internal)
+
+        self.sio.on(event, guarded)
 
     async def connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
         request: web.Request = environ["aiohttp.request"]
@@ -66,7 +86,12 @@ class Signalling:
         return state["principal"], state["locale"]
 
     async def _fail(
-        self, sid: str, event: str, caller: Principal, locale: str, error: DomainError
+        self,
+        sid: str,
+        event: str,
+        caller: Principal,
+        locale: str,
+        error: DomainError,
     ) -> dict[str, Any]:
         if error.security:
             await record_denial(self.app[DATABASE], caller.actor(), error, f"socket {event}")
@@ -79,15 +104,12 @@ class Signalling:
         await self.sio.emit("error", payload, to=sid)
         return {"ok": False, "error": payload}
 
-    async def watch_dispute(self, sid: str, data: Any) -> dict[str, Any]:
-        caller, locale = await self._caller(sid)
-        try:
-            if not isinstance(data, dict) or not isinstance(data.get("dispute_id"), int):
-                raise Invalid(N_("This field is required: %(field)s."), field="dispute_id")
-            async with self.app[DATABASE].transaction(write=False) as session:
-                dispute = await access.dispute_for(session, caller, data["dispute_id"])
-        except DomainError as error:
-            return await self._fail(sid, "dispute:watch", caller, locale, error)
+    async def watch_dispute(self, caller: Principal, sid: str, data: Any) -> dict[str, Any]:
+        if not isinstance(data, dict) or "dispute_id" not in data:
+            raise Invalid(N_("This field is required: %(field)s."), field="dispute_id")
+        dispute_id = parse_id(data["dispute_id"], "dispute_id")
+        async with self.app[DATABASE].transaction(write=False) as session:
+            dispute = await access.dispute_for(session, caller, dispute_id)
         await self.sio.enter_room(sid, dispute_room(dispute.id))
         return {"ok": True, "dispute_id": dispute.id}
 

@@ -71,3 +71,9 @@ class TooManyAttempts(DomainError):
 
 class ReverificationRequired(DomainError):
     code = "reverification_required"
+
+
+class InternalError(DomainError):
+    """Something failed that the caller could not have caused."""
+
+    code = "internal"

@@ -7,6 +7,7 @@ from aiohttp import web
 from server.auth.login import LoginResult
 from server.context import METRICS, RESPONSE_DELAY, SESSION_COOKIE, set_cookie, settings
 from server.domain.errors import N_, Invalid
+from server.domain.ids import parse_id
 from server.i18n import gettext
 
 
@@ -24,12 +25,9 @@ def safe_next(value: object, default: str = "/") -> str:
 
 def path_id(request: web.Request, name: str = "id") -> int:
     try:
-        value = int(request.match_info[name])
-    except (KeyError, ValueError):
+        return parse_id(request.match_info.get(name, ""), name)
+    except Invalid:
         raise Invalid(N_("The address is not valid.")) from None
-    if value < 1:
-        raise Invalid(N_("The address is not valid."))
-    return value
 
 
 def login_message(result: LoginResult) -> str:

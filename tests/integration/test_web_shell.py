@@ -163,3 +163,11 @@ async def test_only_a_trusted_proxy_may_name_the_client_address(
         finally:
             await pool.close()
             await server.close()
+
+
+async def test_an_id_out_of_range_is_a_400_not_a_crash(clients: Clients) -> None:
+    admin = await clients.staff("admin")
+    for raw in ("99999999999", "0", "abc", "2147483648"):
+        response = await admin.get(f"/api/v1/disputes/{raw}")
+        assert response.status == 400, raw
+        assert (await response.json())["error"]["message"] == "网址无效。"
