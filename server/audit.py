@@ -69,7 +69,7 @@ def scrub(value: Any) -> Any:
     return str(value)
 
 
-def _content(event: AuditEvent) -> dict[str, Any]:
+def content(event: AuditEvent) -> dict[str, Any]:
     return {
         "seq": event.seq,
         "at": event.at.astimezone(UTC).isoformat(timespec="microseconds"),
@@ -87,7 +87,7 @@ def _content(event: AuditEvent) -> dict[str, Any]:
 
 
 def row_hash(prev_hash: str, event: AuditEvent) -> str:
-    payload = json.dumps(_content(event), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    payload = json.dumps(content(event), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256((prev_hash + "\n" + payload).encode("utf-8")).hexdigest()
 
 

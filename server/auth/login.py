@@ -122,9 +122,16 @@ async def _failed(
 
 
 async def _open(
-    db: AsyncSession, settings: Settings, user: User, method: str, client: Client, account: str
+    db: AsyncSession,
+    settings: Settings,
+    user: User,
+    method: str,
+    client: Client,
+    account: str = "",
+    dispute_id: int | None = None,
 ) -> LoginResult:
-    await throttle.record_success(db, normalise_account(account))
+    if account:
+        await throttle.record_success(db, normalise_account(account))
     token = await sessions.start(
         db,
         user,
@@ -136,7 +143,12 @@ async def _open(
     await audit.append(
         db,
         AuditEntry(
-            "login.succeeded", _actor(user, client), "user", user.id, details={"method": method}
+            "login.succeeded",
+            _actor(user, client),
+            "user",
+            user.id,
+            dispute_id=dispute_id,
+            details={"method": method},
         ),
     )
     return LoginResult(True, user=user, token=token)
@@ -291,26 +303,8 @@ async def with_invitation(
         return LoginResult(
             False, message=N_("This invitation is no longer valid."), status=410
         ), invitation
-    token_ = await sessions.start(
-        db,
-        user,
-        method="invitation",
-        hours=settings.session_hours,
-        ip=client.ip,
-        user_agent=client.user_agent,
-    )
-    await audit.append(
-        db,
-        AuditEntry(
-            "login.succeeded",
-            _actor(user, client),
-            "user",
-            user.id,
-            dispute_id=invitation.dispute_id,
-            details={"method": "invitation"},
-        ),
-    )
-    return LoginResult(True, user=user, token=token_), invitation
+    result = await _open(db, settings, user, "invitation", client, dispute_id=invitation.dispute_id)
+    return result, invitation
 
 
 async def logout(db: AsyncSession, principal: Principal) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server import audit
 from server.db.models import AuditEvent
 from server.pagination import Page, paginate
 
@@ -21,18 +22,4 @@ async def recent(
 
 
 def event_json(event: AuditEvent) -> dict[str, Any]:
-    return {
-        "seq": event.seq,
-        "at": event.at.isoformat(),
-        "actor_id": event.actor_id,
-        "actor_role": event.actor_role,
-        "actor_name": event.actor_name,
-        "ip": event.ip,
-        "action": event.action,
-        "object_type": event.object_type,
-        "object_id": event.object_id,
-        "dispute_id": event.dispute_id,
-        "outcome": event.outcome,
-        "details": event.details,
-        "row_hash": event.row_hash,
-    }
+    return {**audit.content(event), "row_hash": event.row_hash}
