@@ -8,12 +8,15 @@ from aiohttp import web
 
 from server import metrics, sockets, templating
 from server.config import Settings
-from server.context import CHANNEL, DATABASE, METRICS, SETTINGS
+from server.context import CHANNEL, DATABASE, METRICS, OUTBOX, SETTINGS, SPOOL, STORE
 from server.db.engine import Database
 from server.db.migrate import ensure_migrated
 from server.middlewares import context_middleware, error_middleware, transaction_middleware
 from server.notify import OutboxChannel
-from server.routes import account, admin, api, auth, disputes, health, home
+from server.routes import account, admin, api, auth, disputes, documents, health, home
+from server.uploads import RetryPolicy, UploadOutbox
+from storage.factory import open_store
+from storage.spool import Spool
 from web import STATIC_DIR
 
 __all__ = ["init_app"]
@@ -31,6 +34,24 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await database.dispose()
 
 
+async def _storage(app: web.Application) -> AsyncIterator[None]:
+    """The object store, the local spool and the upload outbox worker."""
+    settings = app[SETTINGS]
+    store = open_store(
+        settings.storage_url,
+        lock_mode=settings.storage_lock_mode,
+        retention_days=settings.storage_retention_days,
+    )
+    spool = Spool(settings.data_dir / "spool")
+    outbox = UploadOutbox(
+        app[DATABASE], store, spool, RetryPolicy(max_delay=settings.upload_retry_max_seconds)
+    )
+    app[STORE], app[SPOOL], app[OUTBOX] = store, spool, outbox
+    outbox.start()
+    yield
+    await outbox.stop()
+
+
 def init_app(settings: Settings) -> web.Application:
     app = web.Application(
         middlewares=[context_middleware, error_middleware, transaction_middleware],
@@ -40,7 +61,8 @@ def init_app(settings: Settings) -> web.Application:
     app[METRICS] = metrics.create()
     app[CHANNEL] = OutboxChannel(log_bodies=settings.demo)
     app.cleanup_ctx.append(_database)
-    for module in (health, auth, home, disputes, account, admin, api):
+    app.cleanup_ctx.append(_storage)
+    for module in (health, auth, home, disputes, documents, account, admin, api):
         module.setup(app)
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)
     templating.setup(app)

@@ -184,6 +184,37 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return asyncio.run(_with_database(_settings(), work))
 
 
+def cmd_storage_verify(args: argparse.Namespace) -> int:
+    from server.db.engine import Database
+    from server.db.migrate import ensure_migrated
+    from server.storage_check import verify_store
+    from storage.factory import open_store
+
+    settings = _settings()
+
+    def progress(done: int, total: int) -> None:
+        if sys.stderr.isatty() or done == total:
+            print(f"\rchecked {done}/{total}", end="\n" if done == total else "", file=sys.stderr)
+
+    async def run() -> int:
+        database = Database(settings.database_url)
+        try:
+            await ensure_migrated(database)
+            store = open_store(settings.storage_url)
+            report = await verify_store(database, store, sample=args.sample, progress=progress)
+        finally:
+            await database.dispose()
+        for problem in report.problems:
+            print(problem)
+        print(
+            f"{report.checked} objects checked, {len(report.problems)} problems, "
+            f"{report.pending} still waiting for upload"
+        )
+        return 0 if report.ok else 1
+
+    return asyncio.run(run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="yizhan", description="一站 Yizhan online mediation platform"
@@ -225,6 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cmd = sub.add_parser("audit", help="audit log tools")
     audit_sub = audit_cmd.add_subparsers(dest="audit_command", required=True)
     audit_sub.add_parser("verify", help="check the hash chain").set_defaults(func=cmd_audit_verify)
+    storage_cmd = sub.add_parser("storage", help="object store tools")
+    storage_sub = storage_cmd.add_subparsers(dest="storage_command", required=True)
+    verify = storage_sub.add_parser("verify", help="re-hash stored objects, report any mismatch")
+    verify.add_argument("--sample", type=int, help="check only this many, chosen at random")
+    verify.set_defaults(func=cmd_storage_verify)
     return parser
 
 

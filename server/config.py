@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     # demo mode: the outbox page is open to anyone, so that a demo party can read its code
     demo: bool = False
 
+    # object lock for write-once kinds on S3: 0 days turns it off
+    storage_lock_mode: str = Field(default="governance", pattern="^(governance|compliance)$")
+    storage_retention_days: int = Field(default=0, ge=0, le=36500)
+    evidence_max_mb: int = Field(default=100, ge=1, le=4096)
+    upload_retry_max_seconds: float = Field(default=60.0, ge=0.1, le=3600)
+
     session_hours: int = Field(default=12, ge=1, le=24 * 30)
     login_max_failures: int = Field(default=5, ge=1)
     login_lock_minutes: int = Field(default=15, ge=1)

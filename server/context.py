@@ -15,12 +15,18 @@ from server.db.engine import Database
 from server.domain.errors import N_, Unauthenticated
 from server.metrics import HttpMetrics
 from server.notify import Channel
+from server.uploads import UploadOutbox
+from storage.base import ObjectStore
+from storage.spool import Spool
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)
 CHANNEL = web.AppKey("channel", Channel)
 METRICS = web.AppKey("metrics", HttpMetrics)
 SIO = web.AppKey("sio", socketio.AsyncServer)
+STORE = web.AppKey("store", ObjectStore)
+SPOOL = web.AppKey("spool", Spool)
+OUTBOX = web.AppKey("upload_outbox", UploadOutbox)
 
 REQUEST_ID = web.RequestKey("request_id", str)
 LOCALE = web.RequestKey("locale", str)

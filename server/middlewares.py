@@ -46,6 +46,7 @@ from server.domain.errors import (
     ReverificationRequired,
     TooManyAttempts,
     Unauthenticated,
+    Unavailable,
 )
 from server.i18n import DEFAULT_LOCALE, current_locale, gettext, normalise_locale
 from server.security_events import record_denial
@@ -67,6 +68,7 @@ STATUS = {
     Gone: 410,
     TooManyAttempts: 429,
     InternalError: 500,
+    Unavailable: 503,
 }
 
 HTTP_MESSAGES = {
@@ -246,7 +248,9 @@ async def transaction_middleware(request: web.Request, handler: Handler) -> web.
     """One unit of work per request: commit what the handler did, or nothing at all."""
     if request.path.startswith(NO_DATABASE):
         return await handler(request)
-    write = request.method not in SAFE_METHODS
+    # a handler that streams a long body writes in its own short transaction afterwards
+    streams = getattr(request.match_info.handler, "streams_body", False)
+    write = request.method not in SAFE_METHODS and not streams
     database = request.app[DATABASE]
     try:
         async with database.session(write=write) as session:
@@ -255,7 +259,7 @@ async def transaction_middleware(request: web.Request, handler: Handler) -> web.
                 request[PRINCIPAL] = await sessions.resolve(
                     session, request.cookies.get(SESSION_COOKIE), ip=client_ip(request)
                 )
-                if write:
+                if request.method not in SAFE_METHODS:
                     await _check_csrf(request)
                 response = await handler(request)
     except DomainError as exc:

@@ -21,6 +21,7 @@ ITEMS = (
     NavItem(N_("Disputes"), "/disputes", Permission.VIEW_DISPUTE),
     NavItem(N_("Users"), "/admin/users", Permission.MANAGE_USERS),
     NavItem(N_("Audit log"), "/admin/audit", Permission.VIEW_AUDIT),
+    NavItem(N_("Storage"), "/admin/storage", Permission.MANAGE_STORAGE),
     NavItem(N_("Account"), "/account"),
 )
 

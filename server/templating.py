@@ -13,6 +13,7 @@ from aiohttp import web
 from server import i18n
 from server.context import CSRF_TOKEN, LOCALE, SETTINGS, principal
 from server.domain.disputes import role_label, status_label, type_label
+from server.domain.documents import kind_label
 from server.navigation import navigation
 
 
@@ -36,7 +37,11 @@ def setup(app: web.Application) -> None:
         return str(app.router["static"].url_for(filename=filename))
 
     env.filters.update(
-        localtime=localtime, type_label=type_label, status_label=status_label, role_label=role_label
+        localtime=localtime,
+        type_label=type_label,
+        status_label=status_label,
+        role_label=role_label,
+        kind_label=kind_label,
     )
     env.globals["static"] = static
 

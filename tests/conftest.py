@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestServer
 
 from server.app import init_app
 from server.config import Settings
+from tests.s3_server import S3Server
 from tests.support import BACKENDS, Clients, Templates, make_settings
 
 
@@ -67,3 +68,13 @@ def blank_database_url(templates: Templates, backend: str, tmp_path: Path) -> It
     url = templates.fresh(backend, "blank", tmp_path)
     yield url
     templates.drop(url)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    server = S3Server()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

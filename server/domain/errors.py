@@ -77,3 +77,9 @@ class InternalError(DomainError):
     """Something failed that the caller could not have caused."""
 
     code = "internal"
+
+
+class Unavailable(DomainError):
+    """A service the request needs is down for now; trying again later may work."""
+
+    code = "unavailable"

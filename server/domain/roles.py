@@ -54,6 +54,7 @@ class Permission(StrEnum):
     DECIDE_CONFIRMATION = "confirmation.decide"
     VIEW_OUTBOX = "outbox.view"
     INVITE = "invitation.issue"
+    MANAGE_STORAGE = "storage.manage"
 
 
 # Roles whose members see every dispute of their court, not only those they are on.
@@ -96,6 +97,7 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.VIEW_AUDIT,
             Permission.VIEW_OUTBOX,
             Permission.INVITE,
+            Permission.MANAGE_STORAGE,
         }
     ),
 }

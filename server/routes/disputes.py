@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.context import db, require_login
+from server.context import db, require_login, settings
+from server.domain.documents import EVIDENCE_UPLOADERS
 from server.pagination import page_args
 from server.routes.common import path_id
 from server.services import disputes
@@ -23,7 +24,16 @@ async def dispute_list(request: web.Request) -> web.Response:
 async def dispute_detail(request: web.Request) -> web.Response:
     caller = require_login(request)
     file = await disputes.dispute_file(db(request), caller, path_id(request))
-    return render(request, "dispute.html", {"file": file, "mask": disputes.mask_id_number})
+    return render(
+        request,
+        "dispute.html",
+        {
+            "file": file,
+            "mask": disputes.mask_id_number,
+            "may_upload": caller.role in EVIDENCE_UPLOADERS,
+            "evidence_max_mb": settings(request).evidence_max_mb,
+        },
+    )
 
 
 def setup(app: web.Application) -> None:

@@ -20,6 +20,7 @@ from server.db.models import (
     Document,
     User,
 )
+from server.domain.documents import DocumentKind, may_read
 from server.domain.roles import Permission
 from server.pagination import Page, paginate
 
@@ -74,7 +75,11 @@ async def dispute_file(db: AsyncSession, principal: Principal, dispute_id: int) 
         staff=[(s, u) for s, u in staff],
         consents=await rows(Consent, Consent.id),
         sessions=await rows(CaseSession, CaseSession.scheduled_start),
-        documents=await rows(Document, Document.id),
+        documents=[
+            d
+            for d in await rows(Document, Document.id)
+            if may_read(principal.role, DocumentKind(d.kind))
+        ],
     )
 
 
@@ -127,7 +132,7 @@ def file_json(file: DisputeFile) -> dict[str, Any]:
             for s in file.sessions
         ],
         "documents": [
-            {"id": d.id, "kind": d.kind, "title": d.title, "size": d.size, "sha256": d.sha256}
+            {"id": d.id, "kind": d.kind, "title": d.title, "filename": d.filename}
             for d in file.documents
         ],
     }

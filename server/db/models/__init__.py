@@ -14,6 +14,7 @@ from server.db.models.documents import Document
 from server.db.models.notify import OutboxMessage
 from server.db.models.roster import MediationOrganisation, Mediator
 from server.db.models.sessions import CaseSession
+from server.db.models.storage import StoredObject
 
 __all__ = [
     "AuditEvent",
@@ -32,5 +33,6 @@ __all__ = [
     "Mediator",
     "OneTimeCode",
     "OutboxMessage",
+    "StoredObject",
     "User",
 ]

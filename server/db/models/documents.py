@@ -1,10 +1,10 @@
-"""Documents of a dispute; the bytes live in the object store under ``object_key``."""
+"""Documents of a dispute; the bytes are a ``StoredObject``."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, String
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db.base import Base, UTCDateTime, utcnow
@@ -19,9 +19,7 @@ class Document(Base):
     )
     kind: Mapped[str] = mapped_column(String(32))  # evidence, agreement, ruling, transcript, ...
     title: Mapped[str] = mapped_column(String(200))
-    object_key: Mapped[str] = mapped_column(String(400), unique=True)
-    size: Mapped[int] = mapped_column(BigInteger)
-    sha256: Mapped[str] = mapped_column(String(64))
-    content_type: Mapped[str] = mapped_column(String(100))
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    object_id: Mapped[int] = mapped_column(ForeignKey("stored_objects.id"), unique=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

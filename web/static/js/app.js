@@ -32,3 +32,39 @@
     }, 0);
   });
 })();
+
+// Evidence upload with a progress bar (XMLHttpRequest reports upload progress; fetch does not).
+(function () {
+  const form = document.getElementById("evidence-upload");
+  if (!form) return;
+  const bar = form.querySelector("progress");
+  const status = form.querySelector(".upload-status");
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    const request = new XMLHttpRequest();
+    request.open("POST", form.dataset.url);
+    request.setRequestHeader("X-CSRF-Token", meta ? meta.content : "");
+    request.setRequestHeader("Accept", "application/json");
+    bar.hidden = false;
+    bar.value = 0;
+    request.upload.addEventListener("progress", function (e) {
+      if (e.lengthComputable) bar.value = Math.round((e.loaded / e.total) * 100);
+    });
+    request.addEventListener("load", function () {
+      let body = {};
+      try { body = JSON.parse(request.responseText); } catch (e) { body = {}; }
+      if (request.status === 201) {
+        window.location.reload();
+      } else {
+        status.textContent = (body.error && body.error.message) || request.statusText;
+        form.querySelectorAll("button").forEach(function (b) { b.disabled = false; });
+      }
+    });
+    request.addEventListener("error", function () {
+      status.textContent = form.dataset.networkError || "Network error";
+      form.querySelectorAll("button").forEach(function (b) { b.disabled = false; });
+    });
+    request.send(new FormData(form));
+  });
+})();
