@@ -89,20 +89,27 @@ class UploadOutbox:
             return list(rows)
 
     async def _next_due_in(self) -> float | None:
+        """Seconds until the next pending upload is due; None when nothing is pending."""
         async with self.database.transaction(write=False) as session:
-            soonest = await session.scalar(
-                select(func.min(StoredObject.next_attempt_at)).where(StoredObject.status == PENDING)
+            pending = await session.execute(
+                select(func.count(), func.min(StoredObject.next_attempt_at)).where(
+                    StoredObject.status == PENDING
+                )
             )
-        if soonest is None:
+            waiting, soonest = pending.tuples().one()
+        if not waiting:
             return None
+        if soonest is None:
+            return 0.0  # pending rows with no retry time are due now
         return max(0.0, (soonest - datetime.now(UTC)).total_seconds())
 
-    async def run_once(self) -> int:
-        """Try every due upload once; return how many reached the store."""
+    async def run_once(self) -> tuple[int, int]:
+        """Try one batch of due uploads; return (tried, reached the store)."""
+        due = await self._due()
         done = 0
-        for row in await self._due():
+        for row in due:
             done += await self._upload(row)
-        return done
+        return len(due), done
 
     async def _run(self) -> None:
         try:
@@ -111,8 +118,8 @@ class UploadOutbox:
             log.warning("object store not ready yet: %s", exc)
         while True:
             try:
-                await self.run_once()
-                wait = await self._next_due_in()
+                tried, _ = await self.run_once()
+                wait = 0.0 if tried == self.batch else await self._next_due_in()
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 
 HEAD_BYTES = 4096
 
@@ -39,12 +40,14 @@ def extension_of(filename: str) -> str:
     return filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
 
 
-def _is_docx(head: bytes, whole: bytes | None) -> bool:
+def _is_docx(head: bytes, whole: bytes | Path | None) -> bool:
     if not head.startswith(b"PK\x03\x04"):
         return False
     if whole is not None:
         try:
-            with zipfile.ZipFile(io.BytesIO(whole)) as archive:
+            with zipfile.ZipFile(
+                io.BytesIO(whole) if isinstance(whole, bytes) else whole
+            ) as archive:
                 names = set(archive.namelist())
         except zipfile.BadZipFile:
             return False
@@ -53,7 +56,7 @@ def _is_docx(head: bytes, whole: bytes | None) -> bool:
     return b"[Content_Types].xml" in head[:200] or b"word/" in head[:200] or b"_rels/" in head[:200]
 
 
-def _detect(head: bytes, whole: bytes | None) -> FileType | None:
+def _detect(head: bytes, whole: bytes | Path | None) -> FileType | None:
     if head.startswith(b"%PDF-"):
         return PDF
     if head.startswith(b"\xff\xd8\xff"):
@@ -81,8 +84,11 @@ def _detect(head: bytes, whole: bytes | None) -> FileType | None:
     return None
 
 
-def identify(filename: str, head: bytes, whole: bytes | None = None) -> FileType:
-    """The type of a file whose name is ``filename`` and which begins with ``head``."""
+def identify(filename: str, head: bytes, whole: bytes | Path | None = None) -> FileType:
+    """The type of a file named ``filename`` that begins with ``head``.
+
+    ``whole`` (the bytes or the file) lets a Word file be checked by its zip directory.
+    """
     detected = _detect(head[:HEAD_BYTES], whole)
     if detected is None:
         raise UnsupportedType("the content is not an accepted type")

@@ -9,8 +9,8 @@ configured make-up working days (调休: a Saturday or Sunday worked in exchange
 for a longer holiday).  Both lists come from the court's configuration, since
 the State Council publishes them a year at a time.
 
-Counting follows 民事诉讼法 Art. 85 (2023): the day on which a period starts is
-not counted, and a period in days whose last day is a holiday ends on the next
+Counting follows the 民事诉讼法 rule on periods (期间): the day on which a period
+starts is not counted, and a period whose last day is a holiday ends on the next
 working day.
 """
 
@@ -108,7 +108,7 @@ class WorkingCalendar:
         """End of a period of ``days`` calendar days starting at ``start``.
 
         The start day is not counted; a last day that is not a working day moves to
-        the next working day (民事诉讼法 Art. 85).
+        the next working day (民事诉讼法, 期间).
         """
         if days < 0:
             raise ValueError("a period cannot be negative")

@@ -244,7 +244,6 @@ class CloseDispute(Command):
 COMMAND_LABELS: dict[type[Command], str] = {
     SaveDraft: N_("Save the draft"),
     SubmitApplication: N_("Submit the application"),
-    WithdrawApplication: N_("Withdraw the application"),
     RecordTriage: N_("Record the triage result"),
     AcceptTriage: N_("Accept the triage"),
     OverrideTriage: N_("Override the triage"),
@@ -264,8 +263,8 @@ COMMAND_LABELS: dict[type[Command], str] = {
     ExtendPeriod: N_("Extend the mediation period"),
     RecordAgreement: N_("Record the agreement"),
     RecordPartialAgreement: N_("Record a partial agreement"),
-    RecordFailure: N_("Record the failure of mediation"),
     RecordAllSignatures: N_("Record that all parties signed"),
+    RecordFailure: N_("Record the failure of mediation"),
     ChooseFiling: N_("Choose case filing"),
     DeclineFiling: N_("Decline case filing"),
     RegisterCase: N_("Register the case"),
@@ -275,6 +274,7 @@ COMMAND_LABELS: dict[type[Command], str] = {
     RejectConfirmation: N_("Reject the confirmation"),
     ServeDocuments: N_("Serve the documents"),
     CloseDispute: N_("Close the dispute"),
+    WithdrawApplication: N_("Withdraw the application"),
 }
 
 ALL_COMMANDS: tuple[type[Command], ...] = tuple(COMMAND_LABELS)

@@ -1,11 +1,14 @@
-"""Dispute vocabulary: types, workflow states, complexity and the grounds that end a
-mediation, with their display labels.
+"""Disputes: types, workflow statuses, complexity, the grounds that end a mediation
+and their display labels; the ``DisputeState`` record the workflow keeps, and the
+time limits running on it.
 
-The state machine itself (moves, guards) is in ``workflow``; deadlines in ``calendar``.
+The moves between states are in ``workflow``; the working-day clock in ``calendar``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from server.domain.errors import N_
@@ -173,3 +176,158 @@ def ground_label(value: str) -> str:
         return GROUND_LABELS[TerminationGround(value)]
     except ValueError:
         return value
+
+
+# the state the workflow keeps ----------------------------------------------------
+
+
+class AssignmentStatus(StrEnum):
+    PROPOSED = "proposed"
+    ACCEPTED = "accepted"
+
+
+class RespondentConsent(StrEnum):
+    NOT_ASKED = "not_asked"
+    PENDING = "pending"
+    GIVEN = "given"
+    REFUSED = "refused"
+    UNREACHABLE = "unreachable"
+
+
+class Outcome(StrEnum):
+    NOT_SUITABLE = "not_suitable"
+    AGREEMENT = "agreement"
+    PARTIAL_AGREEMENT = "partial_agreement"
+    FAILURE = "failure"
+    WITHDRAWN = "withdrawn"
+
+
+class ConfirmationResult(StrEnum):
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """The mediator the dispute is with, chosen by the parties or the court."""
+
+    mediator_id: int
+    jointly_chosen: bool
+    assigned_at: datetime
+    acceptance_due: datetime
+    status: AssignmentStatus = AssignmentStatus.PROPOSED
+    accepted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DisputeState:
+    """What the workflow rules need to know about one dispute; never changed in place."""
+
+    status: DisputeStatus = DisputeStatus.DRAFT
+    draft_revision: int = 0
+    submitted_at: datetime | None = None
+    electronic_service_consent: bool = False
+    # triage: the automatic result, then the officer's decision
+    auto_complexity: Complexity | None = None
+    triage_score: int | None = None
+    triage_suitable: bool | None = None
+    complexity: Complexity | None = None
+    triage_overridden: bool = False
+    # mediator
+    assignment_due: datetime | None = None
+    joint_choice_due: datetime | None = None
+    assignment: Assignment | None = None
+    declined_by: frozenset[int] = frozenset()
+    excluded_mediators: frozenset[int] = frozenset()  # declined, conflicted or replaced
+    # respondent (调解规则 Art. 15)
+    respondent_consent: RespondentConsent = RespondentConsent.NOT_ASKED
+    respondent_contact_due: datetime | None = None
+    # mediation period (调解规则 Art. 24)
+    period_started_at: datetime | None = None
+    period_days: int = 0
+    period_ends_at: datetime | None = None
+    extensions: tuple[int, ...] = ()
+    # sessions
+    scheduled_sessions: frozenset[int] = frozenset()
+    open_session: int | None = None
+    held_sessions: frozenset[int] = frozenset()
+    # outcome
+    outcome: Outcome | None = None
+    failure_grounds: frozenset[TerminationGround] = frozenset()
+    filing_chosen: bool | None = None
+    filing_reason: str | None = None
+    signed_at: datetime | None = None
+    confirmation_due: datetime | None = None
+    confirmation: ConfirmationResult | None = None
+    case_number: str | None = None
+
+    @property
+    def mediator_id(self) -> int | None:
+        return self.assignment.mediator_id if self.assignment else None
+
+    @property
+    def jointly_chosen(self) -> bool:
+        return self.assignment is not None and self.assignment.jointly_chosen
+
+
+INITIAL = DisputeState()
+
+
+# running deadlines ---------------------------------------------------------------
+
+
+class DeadlineKind(StrEnum):
+    ASSIGNMENT = "assignment"
+    JOINT_CHOICE = "joint_choice"
+    ACCEPTANCE = "acceptance"
+    RESPONDENT_ANSWER = "respondent_answer"
+    MEDIATION_PERIOD = "mediation_period"
+    CONFIRMATION_APPLICATION = "confirmation_application"
+
+
+DEADLINE_LABELS = {
+    DeadlineKind.ASSIGNMENT: N_("Assignment of a mediator"),
+    DeadlineKind.JOINT_CHOICE: N_("Joint choice of a mediator"),
+    DeadlineKind.ACCEPTANCE: N_("Mediator's answer to the assignment"),
+    DeadlineKind.RESPONDENT_ANSWER: N_("Respondent's answer"),
+    DeadlineKind.MEDIATION_PERIOD: N_("End of the mediation period"),
+    DeadlineKind.CONFIRMATION_APPLICATION: N_("Application for judicial confirmation"),
+}
+
+
+@dataclass(frozen=True)
+class Deadline:
+    kind: DeadlineKind
+    due: datetime
+
+
+_RESPONDENT_ASKED = (
+    DisputeStatus.AWAITING_MEDIATOR,
+    DisputeStatus.MEDIATOR_ASSIGNED,
+    DisputeStatus.MEDIATING,
+)
+
+
+def running_deadlines(state: DisputeState) -> list[Deadline]:
+    """The time limits running now, for countdowns and overdue lists
+    (see ``WorkingCalendar.countdown``)."""
+    found: list[tuple[DeadlineKind, datetime | None]] = []
+    if state.status in (
+        DisputeStatus.SUBMITTED,
+        DisputeStatus.TRIAGED,
+        DisputeStatus.AWAITING_MEDIATOR,
+    ):
+        found.append((DeadlineKind.ASSIGNMENT, state.assignment_due))
+    if state.status is DisputeStatus.AWAITING_MEDIATOR and not state.excluded_mediators:
+        found.append((DeadlineKind.JOINT_CHOICE, state.joint_choice_due))
+    if state.status is DisputeStatus.MEDIATOR_ASSIGNED and state.assignment is not None:
+        found.append((DeadlineKind.ACCEPTANCE, state.assignment.acceptance_due))
+    if state.status in _RESPONDENT_ASKED and state.respondent_consent is RespondentConsent.PENDING:
+        found.append((DeadlineKind.RESPONDENT_ANSWER, state.respondent_contact_due))
+    if state.status in _RESPONDENT_ASKED:
+        found.append((DeadlineKind.MEDIATION_PERIOD, state.period_ends_at))
+    if state.status is DisputeStatus.AGREEMENT_SIGNED:
+        found.append((DeadlineKind.CONFIRMATION_APPLICATION, state.confirmation_due))
+    return sorted(
+        (Deadline(kind, due) for kind, due in found if due is not None), key=lambda d: d.due
+    )

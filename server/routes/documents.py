@@ -210,13 +210,10 @@ async def storage_admin(request: web.Request) -> web.Response:
     caller = require_login(request)
     access.require(caller, Permission.MANAGE_STORAGE)
     page, per_page = page_args(request.query)
-    counts = dict(
-        (
-            await db(request).execute(
-                select(StoredObject.status, func.count()).group_by(StoredObject.status)
-            )
-        ).tuples()
+    by_status = await db(request).execute(
+        select(StoredObject.status, func.count()).group_by(StoredObject.status)
     )
+    counts: dict[str, int] = {status: count for status, count in by_status.tuples()}
     pending = await paginate(
         db(request),
         select(StoredObject).where(StoredObject.status == "pending").order_by(StoredObject.id),

@@ -64,7 +64,7 @@ async def store_document(
     if spooled.size == 0:
         raise Invalid(N_("The file is empty."), field="file")
     try:
-        file_type = identify(name, spooled.head)
+        file_type = identify(name, spooled.head, spooled.path)
     except UnsupportedType:
         raise Invalid(
             N_("This file type is not accepted, or the file is not what its name says."),
