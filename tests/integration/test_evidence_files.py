@@ -226,7 +226,9 @@ async def test_storage_verify_finds_a_changed_and_a_missing_object(clients: Clie
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3 objects checked, 0 problems" in result.stdout
     files = sorted(p for p in (data_dir / "objects").rglob("*.txt"))
-    files[0].write_bytes(files[0].read_bytes().replace(b"o", b"0"))
+    changed = bytearray(files[0].read_bytes())
+    changed[0] ^= 0xFF  # same size, different content
+    files[0].write_bytes(bytes(changed))
     files[1].unlink()
     result = await cli(clients.settings.database_url, data_dir, "storage", "verify")
     assert result.returncode == 1
