@@ -184,12 +184,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if not is_api(request) and request.method in SAFE_METHODS:
             target = quote(str(request.rel_url), safe="")
             return web.Response(status=303, headers={"Location": f"/login?next={target}"})
-        return error_response(request, 401, gettext(exc.message, **exc.params), code=exc.code)
+        return error_response(
+            request, 401, gettext(exc.message, **exc.localised_params(gettext)), code=exc.code
+        )
     except DomainError as exc:
         return error_response(
             request,
             status_of(exc),
-            gettext(exc.message, **exc.params),
+            gettext(exc.message, **exc.localised_params(gettext)),
             code=exc.code,
             field=getattr(exc, "field", None),
         )

@@ -99,7 +99,11 @@ class Signalling:
             "event": event,
             "code": error.code,
             "status": status_of(error),
-            "message": translate_in(locale, error.message, **error.params),
+            "message": translate_in(
+                locale,
+                error.message,
+                **error.localised_params(lambda text: translate_in(locale, text)),
+            ),
         }
         await self.sio.emit("error", payload, to=sid)
         return {"ok": False, "error": payload}

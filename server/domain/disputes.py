@@ -253,7 +253,7 @@ class DisputeState:
     held_sessions: frozenset[int] = frozenset()
     # outcome
     outcome: Outcome | None = None
-    failure_grounds: frozenset[TerminationGround] = frozenset()
+    termination_grounds: frozenset[TerminationGround] = frozenset()  # Art. 25, once ended
     filing_chosen: bool | None = None
     filing_reason: str | None = None
     signed_at: datetime | None = None

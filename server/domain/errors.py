@@ -7,6 +7,7 @@ work that raised them is rolled back.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
@@ -26,6 +27,10 @@ class DomainError(Exception):
         self.audit_action: str | None = None
         self.audit_details: dict[str, Any] = {}
         self.dispute_id: int | None = None
+
+    def localised_params(self, translate: Callable[[str], str]) -> dict[str, Any]:
+        """The parameters for the message, translated where they are message ids."""
+        return dict(self.params)
 
     def audited(self, action: str, *, dispute_id: int | None = None, **details: Any) -> DomainError:
         self.security = True

@@ -247,7 +247,7 @@ def _submit(s: DisputeState, c: cmd.SubmitApplication, clock: Clock) -> Moved:
 @_move(cmd.WithdrawApplication, *PRE_OUTCOME)
 def _withdraw(s: DisputeState, c: cmd.WithdrawApplication, clock: Clock) -> Moved:
     grounds = frozenset({TerminationGround.SETTLED_AND_WITHDRAWN} if c.settled else ())
-    new = replace(s, status=S.WITHDRAWN, outcome=Outcome.WITHDRAWN, failure_grounds=grounds)
+    new = replace(s, status=S.WITHDRAWN, outcome=Outcome.WITHDRAWN, termination_grounds=grounds)
     return new, ev.ApplicationWithdrawn(
         **_moved(s, new, clock), reason=c.reason.strip(), grounds=grounds
     )
@@ -444,7 +444,9 @@ def _respondent_consents(s: DisputeState, c: cmd.RecordRespondentConsent, clock:
 
 
 def _fail(s: DisputeState, grounds: frozenset[TerminationGround], **changes: Any) -> DisputeState:
-    return replace(s, status=S.FAILED, outcome=Outcome.FAILURE, failure_grounds=grounds, **changes)
+    return replace(
+        s, status=S.FAILED, outcome=Outcome.FAILURE, termination_grounds=grounds, **changes
+    )
 
 
 @_move(cmd.RecordRespondentRefusal, *RESPONDENT_ASKED)
@@ -592,6 +594,7 @@ def _signed(s: DisputeState, c: cmd.RecordAllSignatures, clock: Clock) -> Moved:
     new = replace(
         s,
         status=S.AGREEMENT_SIGNED,
+        termination_grounds=grounds,
         signed_at=clock.now,
         confirmation_due=clock.calendar.period_end(clock.now, CONFIRMATION_APPLICATION_DAYS),
     )

@@ -71,7 +71,10 @@ async def users_post(request: web.Request) -> web.Response:
             await create_user(db(request), new, caller.actor())
     except DomainError as exc:
         return await _users_page(
-            request, error=gettext(exc.message, **exc.params), status=400, values=data
+            request,
+            error=gettext(exc.message, **exc.localised_params(gettext)),
+            status=400,
+            values=data,
         )
     return redirect("/admin/users")
 

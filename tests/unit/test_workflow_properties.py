@@ -158,9 +158,10 @@ def check_invariants(state: DisputeState) -> None:
         assert state.open_session not in state.scheduled_sessions | state.held_sessions
     assert not state.scheduled_sessions & state.held_sessions
     if state.status is S.FAILED:
-        assert state.failure_grounds and state.failure_grounds <= FAILURE_GROUNDS
+        assert state.termination_grounds and state.termination_grounds <= FAILURE_GROUNDS
     if state.status in (S.AGREEMENT_SIGNED, S.CONFIRMATION, S.CONFIRMED):
         assert state.signed_at is not None
+        assert state.termination_grounds == {TerminationGround.AGREEMENT_REACHED}
     if state.status is S.FILED:
         assert state.case_number
 

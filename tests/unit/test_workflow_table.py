@@ -395,12 +395,12 @@ def test_the_respondent_is_unreachable_only_after_three_working_days() -> None:
     refused = refusal(state, MarkRespondentUnreachable(), datetime(2026, 3, 5, 12, tzinfo=UTC))
     assert isinstance(refused, IllegalTransition) and refused.params["due"] == "2026-03-05"
     failed = run(state, MarkRespondentUnreachable(), now=datetime(2026, 3, 5, 16, tzinfo=UTC))
-    assert failed.status is S.FAILED and failed.failure_grounds == {G.PARTY_UNREACHABLE}
+    assert failed.status is S.FAILED and failed.termination_grounds == {G.PARTY_UNREACHABLE}
 
 
 def test_a_respondent_who_refuses_ends_the_mediation_and_the_applicant_may_file() -> None:
     failed = run(reach(S.MEDIATOR_ASSIGNED), RecordRespondentRefusal("prefers a lawsuit"))
-    assert failed.status is S.FAILED and failed.failure_grounds == {G.PARTY_UNWILLING}
+    assert failed.status is S.FAILED and failed.termination_grounds == {G.PARTY_UNWILLING}
     assert run(failed, ChooseFiling()).status is S.FILING_PENDING
     assert run(failed, DeclineFiling()).filing_chosen is False
 
@@ -479,7 +479,7 @@ def test_an_expired_period_is_a_ground_only_once_it_has_expired() -> None:
     assert isinstance(refusal(state, expired), IllegalTransition)
     after = datetime(2026, 4, 2, 2, tzinfo=UTC)
     failed = run(state, expired, now=after)
-    assert failed.failure_grounds == {G.PERIOD_EXPIRED, G.IRRECONCILABLE}
+    assert failed.termination_grounds == {G.PERIOD_EXPIRED, G.IRRECONCILABLE}
 
 
 def test_refusing_to_sign_is_a_ground_once_an_agreement_is_drafted() -> None:
@@ -564,7 +564,7 @@ def test_a_draft_save_without_changes_and_an_application_without_consent_are_ref
 
 def test_withdrawing_after_settling_records_ground_two() -> None:
     state = run(reach(S.MEDIATING), WithdrawApplication(settled=True, reason="paid"))
-    assert state.status is S.WITHDRAWN and state.failure_grounds == {G.SETTLED_AND_WITHDRAWN}
+    assert state.status is S.WITHDRAWN and state.termination_grounds == {G.SETTLED_AND_WITHDRAWN}
     assert isinstance(refusal(reach(S.AGREEMENT_REACHED), WithdrawApplication()), IllegalTransition)
 
 
