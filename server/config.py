@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import stat
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -76,6 +77,10 @@ class Settings(BaseSettings):
     invitation_days: int = Field(default=14, ge=1, le=365)
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
 
+    # the court's calendar: public holidays off, make-up working days (调休) on
+    holidays: Annotated[list[date], NoDecode] = Field(default_factory=list)
+    extra_working_days: Annotated[list[date], NoDecode] = Field(default_factory=list)
+
     timezone: str = "Asia/Shanghai"  # for display; everything is stored in UTC
 
     log_level: str = "INFO"
@@ -85,6 +90,13 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("holidays", "extra_working_days", mode="before")
+    @classmethod
+    def _split_dates(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -26,8 +26,11 @@ from server.db.models import (
     Mediator,
     User,
 )
+from server.domain import commands as cmd
+from server.domain.calendar import WorkingCalendar
 from server.domain.disputes import DisputeStatus, DisputeType
 from server.domain.roles import DisputeRole, Role
+from server.services import workflow
 from server.services.users import NewUser, create_user
 
 DEMO_COURT_CODE = "DEMO"
@@ -148,9 +151,8 @@ async def _create(db: AsyncSession) -> None:
         court_id=court.id,
         number=f"（{year}）演0101诉前调1号",
         dispute_type=DisputeType.LOAN.value,
-        status=DisputeStatus.MEDIATING.value,
+        status=DisputeStatus.DRAFT.value,
         claim_amount=Decimal("50000.00"),
-        complexity="simple",
         summary="申请人于去年借给被申请人人民币五万元，约定半年归还，至今未还。",
         requests="请求被申请人归还借款五万元及利息。",
         created_by_id=users["applicant"].id,
@@ -159,7 +161,7 @@ async def _create(db: AsyncSession) -> None:
         court_id=court.id,
         number=f"（{year}）演0101诉前调2号",
         dispute_type=DisputeType.TRAFFIC.value,
-        status=DisputeStatus.SUBMITTED.value,
+        status=DisputeStatus.DRAFT.value,
         claim_amount=Decimal("128000.00"),
         summary="两车在路口相撞，申请人受伤住院，双方对责任比例和赔偿数额有争议。",
         requests="请求赔偿医疗费、误工费、护理费等共计十二万八千元。",
@@ -212,9 +214,6 @@ async def _create(db: AsyncSession) -> None:
     )
     db.add_all(
         [
-            DisputeStaff(
-                dispute_id=loan.id, user_id=users["mediator"].id, role=DisputeRole.MEDIATOR
-            ),
             DisputeStaff(dispute_id=loan.id, user_id=users["judge"].id, role=DisputeRole.JUDGE),
             DisputeStaff(dispute_id=loan.id, user_id=users["clerk"].id, role=DisputeRole.CLERK),
         ]
@@ -231,17 +230,6 @@ async def _create(db: AsyncSession) -> None:
                     recorded_by_id=party.user_id,
                 )
             )
-    db.add(
-        CaseSession(
-            dispute_id=loan.id,
-            kind="mediation",
-            status="scheduled",
-            scheduled_start=(now + timedelta(days=1)).replace(
-                hour=2, minute=0, second=0, microsecond=0
-            ),
-            host_user_id=users["mediator"].id,
-        )
-    )
     for dispute in (loan, traffic_case):
         await audit.append(
             db,
@@ -255,3 +243,29 @@ async def _create(db: AsyncSession) -> None:
             ),
         )
     await db.flush()
+    # both disputes go through the real workflow, so their state is one it can reach
+    calendar = WorkingCalendar()
+    consent = cmd.SubmitApplication(online_mediation_consent=True, electronic_service_consent=True)
+    for dispute in (loan, traffic_case):
+        await workflow.execute(db, None, dispute.id, consent, calendar=calendar)
+        await workflow.run_triage(db, dispute.id, calendar=calendar)
+    session = CaseSession(
+        dispute_id=loan.id,
+        kind="mediation",
+        status="scheduled",
+        scheduled_start=(now + timedelta(days=1)).replace(
+            hour=2, minute=0, second=0, microsecond=0
+        ),
+        host_user_id=users["mediator"].id,
+    )
+    db.add(session)
+    await db.flush()
+    mediator = users["mediator"].id
+    for command in (
+        cmd.AcceptTriage(),
+        cmd.AssignMediator(mediator_id=mediator),
+        cmd.AcceptAssignment(mediator_id=mediator),
+        cmd.RecordRespondentConsent(),
+        cmd.ScheduleSession(session_id=session.id, starts_at=session.scheduled_start),
+    ):
+        await workflow.execute(db, None, loan.id, command, calendar=calendar)

@@ -24,7 +24,7 @@ from server.domain.documents import (
 )
 from server.domain.errors import N_, Forbidden, Invalid, NotFound
 from server.domain.roles import Permission
-from storage.base import ByteRange, ObjectStore
+from storage.base import ByteRange, ObjectMissing, ObjectStore
 from storage.keys import new_key
 from storage.sniff import UnsupportedType, identify
 from storage.spool import Spool, Spooled
@@ -172,9 +172,12 @@ async def open_bytes(
     store: ObjectStore, spool: Spool, stored: StoredObject, byte_range: ByteRange | None
 ) -> AsyncIterator[bytes]:
     """The object's bytes: from the store once it is there, from the spool until then."""
-    if stored.status == "stored":
-        async for chunk in store.open(stored.key, byte_range):
-            yield chunk
-        return
-    async for chunk in spool.open(stored.key, byte_range):
+    if stored.status != "stored":
+        try:
+            async for chunk in spool.open(stored.key, byte_range):
+                yield chunk
+            return
+        except ObjectMissing:
+            pass  # the outbox stored it (and cleared the spool) since the row was read
+    async for chunk in store.open(stored.key, byte_range):
         yield chunk

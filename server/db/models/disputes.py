@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -19,6 +20,9 @@ def _values(enum: type[DisputeRole]) -> list[str]:
 
 class Dispute(Base):
     __tablename__ = "disputes"
+    __table_args__ = (
+        Index("ix_disputes_court_status_created", "court_id", "status", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     court_id: Mapped[int] = mapped_column(ForeignKey("courts.id"), index=True)
@@ -29,6 +33,12 @@ class Dispute(Base):
     summary: Mapped[str] = mapped_column(Text, default="")
     requests: Mapped[str] = mapped_column(Text, default="")
     complexity: Mapped[str | None] = mapped_column(String(16))  # simple, complex
+    # the workflow state (server.domain.disputes.DisputeState) is owned here, as JSON;
+    # status, complexity, mediator_user_id and next_due_at are copies of it for queries,
+    # written only by server.services.workflow
+    workflow: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    mediator_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
