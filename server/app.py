@@ -13,7 +13,19 @@ from server.db.engine import Database
 from server.db.migrate import ensure_migrated
 from server.middlewares import context_middleware, error_middleware, transaction_middleware
 from server.notify import OutboxChannel
-from server.routes import account, admin, api, auth, disputes, documents, health, home
+from server.routes import (
+    account,
+    admin,
+    api,
+    applications,
+    auth,
+    disputes,
+    documents,
+    health,
+    home,
+    queues,
+    workflow,
+)
 from server.uploads import RetryPolicy, UploadOutbox
 from storage.factory import open_store
 from storage.spool import Spool
@@ -62,7 +74,9 @@ def init_app(settings: Settings) -> web.Application:
     app[CHANNEL] = OutboxChannel(log_bodies=settings.demo)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_storage)
-    for module in (health, auth, home, disputes, documents, account, admin, api):
+    for module in (
+        health, auth, home, applications, disputes, workflow, queues, documents, account, admin, api
+    ):  # fmt: skip
         module.setup(app)
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)
     templating.setup(app)
