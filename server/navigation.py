@@ -19,6 +19,9 @@ class NavItem:
 ITEMS = (
     NavItem(N_("Home"), "/"),
     NavItem(N_("Disputes"), "/disputes", Permission.VIEW_DISPUTE),
+    NavItem(N_("Work queue"), "/queue", Permission.WORK_QUEUE),
+    NavItem(N_("Apply for mediation"), "/applications/new", Permission.APPLY),
+    NavItem(N_("Mediator roster"), "/roster", Permission.VIEW_ROSTER),
     NavItem(N_("Users"), "/admin/users", Permission.MANAGE_USERS),
     NavItem(N_("Audit log"), "/admin/audit", Permission.VIEW_AUDIT),
     NavItem(N_("Storage"), "/admin/storage", Permission.MANAGE_STORAGE),

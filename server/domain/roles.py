@@ -55,16 +55,24 @@ class Permission(StrEnum):
     VIEW_OUTBOX = "outbox.view"
     INVITE = "invitation.issue"
     MANAGE_STORAGE = "storage.manage"
+    APPLY = "dispute.apply"  # file an application (a clerk for walk-ins)
+    WORK_QUEUE = "queue.view"
 
 
 # Roles whose members see every dispute of their court, not only those they are on.
 COURT_WIDE_ROLES = frozenset({Role.COURT_ADMIN, Role.TRIAGE_OFFICER})
 
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.PARTY: frozenset({Permission.VIEW_DISPUTE}),
-    Role.AGENT: frozenset({Permission.VIEW_DISPUTE}),
+    Role.PARTY: frozenset({Permission.VIEW_DISPUTE, Permission.APPLY}),
+    Role.AGENT: frozenset({Permission.VIEW_DISPUTE, Permission.APPLY}),
     Role.MEDIATOR: frozenset(
-        {Permission.VIEW_DISPUTE, Permission.VIEW_ROSTER, Permission.RUN_SESSION, Permission.INVITE}
+        {
+            Permission.VIEW_DISPUTE,
+            Permission.VIEW_ROSTER,
+            Permission.RUN_SESSION,
+            Permission.INVITE,
+            Permission.WORK_QUEUE,
+        }
     ),
     Role.TRIAGE_OFFICER: frozenset(
         {
@@ -73,6 +81,7 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.VIEW_ROSTER,
             Permission.TRIAGE,
             Permission.INVITE,
+            Permission.WORK_QUEUE,
         }
     ),
     Role.JUDGE: frozenset(
@@ -82,10 +91,17 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.RUN_SESSION,
             Permission.DECIDE_CONFIRMATION,
             Permission.INVITE,
+            Permission.WORK_QUEUE,
         }
     ),
     Role.CLERK: frozenset(
-        {Permission.VIEW_DISPUTE, Permission.VIEW_ROSTER, Permission.EDIT_TRANSCRIPT}
+        {
+            Permission.VIEW_DISPUTE,
+            Permission.VIEW_ROSTER,
+            Permission.EDIT_TRANSCRIPT,
+            Permission.APPLY,
+            Permission.WORK_QUEUE,
+        }
     ),
     Role.COURT_ADMIN: frozenset(
         {
@@ -98,6 +114,7 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.VIEW_OUTBOX,
             Permission.INVITE,
             Permission.MANAGE_STORAGE,
+            Permission.WORK_QUEUE,
         }
     ),
 }

@@ -39,6 +39,11 @@ def test_only_admins_manage_users(role: Role) -> None:
 
 
 def test_navigation_follows_the_role() -> None:
-    assert [i.href for i in navigation(caller(Role.PARTY))] == ["/", "/disputes", "/account"]
+    assert [i.href for i in navigation(caller(Role.PARTY))] == [
+        "/",
+        "/disputes",
+        "/applications/new",
+        "/account",
+    ]
     assert "/admin/users" in [i.href for i in navigation(caller(Role.COURT_ADMIN))]
     assert navigation(None) == []
