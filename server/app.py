@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from server import metrics, sockets, templating
+from server import metrics, openapi, sockets, templating
 from server.config import Settings
 from server.context import CHANNEL, DATABASE, METRICS, OUTBOX, SETTINGS, SPOOL, STORE
 from server.db.engine import Database
@@ -78,6 +78,7 @@ def init_app(settings: Settings) -> web.Application:
         health, auth, home, applications, disputes, workflow, queues, documents, account, admin, api
     ):  # fmt: skip
         module.setup(app)
+    openapi.setup(app)
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)
     templating.setup(app)
     sockets.attach(app)

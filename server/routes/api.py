@@ -12,6 +12,7 @@ from server.auth import access, codes, login
 from server.context import CHANNEL, CSRF_TOKEN, client, db, require_login, settings
 from server.domain.errors import N_, Invalid
 from server.domain.roles import Permission, Role
+from server.openapi import documented
 from server.pagination import page_args
 from server.routes.common import login_message, note_login, path_id, start_session
 from server.services import audit_view, disputes, invitations, roster
@@ -89,10 +90,12 @@ def _login_response(request: web.Request, result: login.LoginResult, method: str
     return response
 
 
+@documented("The CSRF token to send as X-CSRF-Token on every change")
 async def csrf(request: web.Request) -> web.Response:
     return web.json_response({"csrf_token": request[CSRF_TOKEN]})
 
 
+@documented("Log in with a username or phone and a password (staff)", body=PasswordLogin)
 async def login_password(request: web.Request) -> web.Response:
     data = await body(request, PasswordLogin)
     result = await login.with_password(
@@ -101,6 +104,7 @@ async def login_password(request: web.Request) -> web.Response:
     return _login_response(request, result, "password")
 
 
+@documented("Second step of a login: the authenticator code", body=TotpLogin)
 async def login_totp(request: web.Request) -> web.Response:
     data = await body(request, TotpLogin)
     result = await login.with_totp(
@@ -109,6 +113,7 @@ async def login_totp(request: web.Request) -> web.Response:
     return _login_response(request, result, "totp")
 
 
+@documented("Send a one-time login code to a party's phone or email", body=CodeRequest, status=202)
 async def code_send(request: web.Request) -> web.Response:
     data = await body(request, CodeRequest)
     await login.send_code(
@@ -122,6 +127,7 @@ async def code_send(request: web.Request) -> web.Response:
     return web.json_response({"sent": True}, status=202)
 
 
+@documented("Log in with a one-time code (parties and agents)", body=CodeLogin)
 async def login_code(request: web.Request) -> web.Response:
     data = await body(request, CodeLogin)
     result = await login.with_code(
@@ -130,6 +136,7 @@ async def login_code(request: web.Request) -> web.Response:
     return _login_response(request, result, "code")
 
 
+@documented("End this session")
 async def logout(request: web.Request) -> web.Response:
     caller = require_login(request)
     await login.logout(db(request), caller)
@@ -138,6 +145,7 @@ async def logout(request: web.Request) -> web.Response:
     return response
 
 
+@documented("Who is logged in")
 async def me(request: web.Request) -> web.Response:
     caller = require_login(request)
     return web.json_response(
@@ -152,12 +160,14 @@ async def me(request: web.Request) -> web.Response:
     )
 
 
+@documented("Send a fresh code for a sensitive step", status=202)
 async def reverify_send(request: web.Request) -> web.Response:
     caller = require_login(request)
     await login.send_reverification(db(request), settings(request), request.app[CHANNEL], caller)
     return web.json_response({"sent": True}, status=202)
 
 
+@documented("Confirm identity with the fresh code", body=Code)
 async def reverify(request: web.Request) -> web.Response:
     caller = require_login(request)
     data = await body(request, Code)
@@ -171,6 +181,10 @@ async def reverify(request: web.Request) -> web.Response:
     return web.json_response({"reverified": True})
 
 
+@documented(
+    "The disputes the caller may see, paged",
+    query={"page": "page number, from 1", "per_page": "at most 100", "status": "only this status"},
+)
 async def dispute_list(request: web.Request) -> web.Response:
     caller = require_login(request)
     page, per_page = page_args(request.query)
@@ -182,12 +196,14 @@ async def dispute_list(request: web.Request) -> web.Response:
     )
 
 
+@documented("One dispute's file")
 async def dispute_detail(request: web.Request) -> web.Response:
     caller = require_login(request)
     file = await disputes.dispute_file(db(request), caller, path_id(request))
     return web.json_response(disputes.file_json(file))
 
 
+@documented("Send a party or agent a signed link into the dispute", body=InvitationIn, status=201)
 async def invitation_create(request: web.Request) -> web.Response:
     caller = require_login(request)
     data = await body(request, InvitationIn)
@@ -207,6 +223,10 @@ async def invitation_create(request: web.Request) -> web.Response:
     )
 
 
+@documented(
+    "Accounts of the court (admins)",
+    query={"page": "page number, from 1", "per_page": "at most 100"},
+)
 async def user_list(request: web.Request) -> web.Response:
     caller = require_login(request)
     access.require(caller, Permission.MANAGE_USERS)
@@ -215,6 +235,7 @@ async def user_list(request: web.Request) -> web.Response:
     return web.json_response({"items": [user_json(u) for u in result.items], **result.meta()})
 
 
+@documented("Create an account (admins)", body=UserIn, status=201)
 async def user_create(request: web.Request) -> web.Response:
     caller = require_login(request)
     access.require(caller, Permission.MANAGE_USERS)
@@ -235,6 +256,16 @@ async def user_create(request: web.Request) -> web.Response:
     return web.json_response(user_json(user), status=201)
 
 
+@documented(
+    "Search the mediator roster",
+    query={
+        "case_type": "dispute type the mediator takes",
+        "speciality": "speciality",
+        "language": "language code",
+        "page": "page",
+        "per_page": "per page",
+    },
+)
 async def roster_search(request: web.Request) -> web.Response:
     caller = require_login(request)
     access.require(caller, Permission.VIEW_ROSTER)
@@ -256,6 +287,10 @@ async def roster_search(request: web.Request) -> web.Response:
     )
 
 
+@documented(
+    "The audit log, newest first (admins)",
+    query={"page": "page number, from 1", "per_page": "at most 100"},
+)
 async def audit_list(request: web.Request) -> web.Response:
     caller = require_login(request)
     access.require(caller, Permission.VIEW_AUDIT)
@@ -266,6 +301,7 @@ async def audit_list(request: web.Request) -> web.Response:
     )
 
 
+@documented("Check the audit log's hash chain (admins)")
 async def audit_verify(request: web.Request) -> web.Response:
     caller = require_login(request)
     access.require(caller, Permission.VIEW_AUDIT)

@@ -171,3 +171,28 @@ async def test_an_id_out_of_range_is_a_400_not_a_crash(clients: Clients) -> None
         response = await admin.get(f"/api/v1/disputes/{raw}")
         assert response.status == 400, raw
         assert (await response.json())["error"]["message"] == "网址无效。"
+
+
+async def test_the_api_describes_itself_in_openapi(clients: Clients) -> None:
+    browser = await clients.new()
+    document = await (await browser.get("/api/v1/openapi.json")).json()
+    assert document["openapi"].startswith("3.")
+    login = document["paths"]["/api/v1/auth/login"]["post"]
+    assert login["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/PasswordLogin"
+    }
+    assert set(document["components"]["schemas"]["PasswordLogin"]["required"]) == {
+        "account",
+        "password",
+    }
+    assert "X-CSRF-Token" in [p["name"] for p in login["parameters"]]
+    detail = document["paths"]["/api/v1/disputes/{id}"]["get"]
+    assert detail["parameters"][0]["name"] == "id"
+    # every JSON route is listed
+    listed = {path for path in document["paths"]}
+    routes = {
+        r.resource.canonical
+        for r in browser.server.app.router.routes()
+        if r.resource is not None and r.resource.canonical.startswith("/api/v1/")
+    }
+    assert routes <= listed
