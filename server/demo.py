@@ -198,7 +198,7 @@ async def _create(db: AsyncSession) -> None:
         side=DisputeRole.RESPONDENT,
         kind="legal",
         name="演示财产保险股份有限公司",
-        id_number="91110000MA00000000",
+        id_number="91110000600037341L",
     )
     db.add_all([zhang, li, wang, insurer])
     await db.flush()

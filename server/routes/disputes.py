@@ -7,6 +7,7 @@ from aiohttp import web
 from server.context import db, require_login, settings
 from server.domain.documents import EVIDENCE_UPLOADERS
 from server.pagination import page_args
+from server.routes import workflow
 from server.routes.common import path_id
 from server.services import disputes
 from server.templating import render
@@ -32,6 +33,7 @@ async def dispute_detail(request: web.Request) -> web.Response:
             "mask": disputes.mask_id_number,
             "may_upload": caller.role in EVIDENCE_UPLOADERS,
             "evidence_max_mb": settings(request).evidence_max_mb,
+            **await workflow.dispute_page_context(request, caller, file),
         },
     )
 

@@ -13,6 +13,7 @@ from server.db.models.disputes import (
 from server.db.models.documents import Document
 from server.db.models.notify import OutboxMessage
 from server.db.models.roster import MediationOrganisation, Mediator
+from server.db.models.session_participants import CaseSessionParticipant
 from server.db.models.sessions import CaseSession
 from server.db.models.storage import StoredObject
 
@@ -20,6 +21,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "CaseSession",
+    "CaseSessionParticipant",
     "Consent",
     "Court",
     "Dispute",
