@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, exists, or_, select
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth.principal import Principal
 from server.db.models import Dispute, DisputeAgent, DisputeParty, DisputeStaff
+from server.domain.disputes import FILING_TRACK
 from server.domain.errors import N_, Forbidden, NotFound, ReverificationRequired
-from server.domain.roles import COURT_WIDE_ROLES, Permission, has_permission
+from server.domain.roles import COURT_WIDE_ROLES, Permission, Role, has_permission
 
 
 def require(principal: Principal, permission: Permission) -> None:
@@ -36,6 +37,13 @@ def visible_disputes(principal: Principal) -> ColumnElement[bool]:
     )
     if principal.role in COURT_WIDE_ROLES and principal.court_id is not None:
         return or_(Dispute.court_id == principal.court_id, member)
+    if principal.role is Role.CLERK and principal.court_id is not None:
+        # clerks register and serve the court's cases: the filing track is theirs to see
+        filing = and_(
+            Dispute.court_id == principal.court_id,
+            Dispute.status.in_([status.value for status in FILING_TRACK]),
+        )
+        return or_(filing, member)
     return member
 
 

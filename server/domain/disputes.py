@@ -50,6 +50,11 @@ class DisputeStatus(StrEnum):
 
 TERMINAL_STATUSES = frozenset({DisputeStatus.CLOSED, DisputeStatus.WITHDRAWN})
 
+# the case-filing track, which the court's clerks work on as a whole (立案、速裁、送达)
+FILING_TRACK = frozenset(
+    {DisputeStatus.FILING_PENDING, DisputeStatus.FILED, DisputeStatus.JUDGED, DisputeStatus.SERVED}
+)
+
 
 class Complexity(StrEnum):
     SIMPLE = "simple"

@@ -480,3 +480,20 @@ async def test_the_dispute_page_tells_each_role_what_to_do_next(clients: Clients
     text = await page(applicant, LOAN)
     assert "已转立案" in text and "（2026）演0101民初9号" in text
     assert 'data-event="case_registered"' in text and "卫书记员" in text
+
+
+async def test_a_clerk_registers_any_case_in_the_courts_filing_queue(clients: Clients) -> None:
+    """The clerk is on no staff list of dispute 2, but its filing is the clerk's work."""
+    clerk = await clients.staff("shujiyuan")
+    assert (await clerk.get("/api/v1/disputes/2")).status == 404  # not in filing yet
+    officer = await clients.staff("fenliu")
+    routed = await clients.post_json(
+        officer, "/api/v1/disputes/2/actions/route_to_filing", {"reason": "保险合同纠纷，需要审理"}
+    )
+    assert routed.status == 200, await routed.text()
+    assert (await clerk.get("/api/v1/disputes/2")).status == 200
+    registered = await clients.post_json(
+        clerk, "/api/v1/disputes/2/actions/register_case", {"case_number": "（2026）演0101民初9号"}
+    )
+    assert registered.status == 200, await registered.text()
+    assert (await registered.json())["status"] == "filed"
