@@ -92,7 +92,10 @@ def logins() -> list[DemoLogin]:
 
 async def _create(db: AsyncSession) -> None:
     court = Court(
-        code=DEMO_COURT_CODE, name="演示区人民法院", name_en="Demo District People's Court"
+        code=DEMO_COURT_CODE,
+        name="演示区人民法院",
+        name_en="Demo District People's Court",
+        case_code="演0101",
     )
     db.add(court)
     await db.flush()
@@ -149,7 +152,7 @@ async def _create(db: AsyncSession) -> None:
 
     loan = Dispute(
         court_id=court.id,
-        number=f"（{year}）演0101诉前调1号",
+        number=f"（{year}）{court.case_code}诉前调1号",
         dispute_type=DisputeType.LOAN.value,
         status=DisputeStatus.DRAFT.value,
         claim_amount=Decimal("50000.00"),
@@ -159,7 +162,7 @@ async def _create(db: AsyncSession) -> None:
     )
     traffic_case = Dispute(
         court_id=court.id,
-        number=f"（{year}）演0101诉前调2号",
+        number=f"（{year}）{court.case_code}诉前调2号",
         dispute_type=DisputeType.TRAFFIC.value,
         status=DisputeStatus.DRAFT.value,
         claim_amount=Decimal("128000.00"),

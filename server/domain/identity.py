@@ -1,4 +1,5 @@
-"""Mainland resident identity numbers (GB 11643-1999): 17 digits and a check character."""
+"""Identity numbers: mainland resident IDs (GB 11643-1999) and organisations' unified social
+credit codes (GB 32100-2015), each with its check character."""
 
 from __future__ import annotations
 
@@ -25,3 +26,21 @@ def is_valid_resident_id(value: str) -> bool:
     if born.year < 1900 or born > date.today():
         return False
     return check_character(value[:17]) == value[17]
+
+
+# unified social credit codes of organisations (GB 32100-2015) ---------------------------
+
+CREDIT_CODE_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+CREDIT_CODE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$")
+
+
+def is_valid_credit_code(value: str) -> bool:
+    """A unified social credit code (GB 32100-2015): 18 characters, the last a check."""
+    value = value.strip().upper()
+    if not CREDIT_CODE.match(value):
+        return False
+    total = sum(
+        CREDIT_CODE_CHARS.index(c) * w for c, w in zip(value[:17], CREDIT_CODE_WEIGHTS, strict=True)
+    )
+    return CREDIT_CODE_CHARS[(31 - total % 31) % 31] == value[17]

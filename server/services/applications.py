@@ -44,7 +44,7 @@ from server.domain import commands as cmd
 from server.domain.calendar import WorkingCalendar, court_date
 from server.domain.disputes import INITIAL, DisputeStatus, DisputeType
 from server.domain.errors import N_, Forbidden, Invalid
-from server.domain.identity import is_valid_resident_id
+from server.domain.identity import is_valid_credit_code, is_valid_resident_id
 from server.domain.roles import DisputeRole, Permission, Role
 from server.domain.triage import TriageResult
 from server.pagination import Page, paginate
@@ -128,21 +128,6 @@ class _Problems:
 
 
 # identities --------------------------------------------------------------------------
-
-CREDIT_CODE_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-CREDIT_CODE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$")
-
-
-def is_valid_credit_code(value: str) -> bool:
-    """A unified social credit code (GB 32100-2015): 18 characters, the last a check."""
-    value = value.strip().upper()
-    if not CREDIT_CODE.match(value):
-        return False
-    total = sum(
-        CREDIT_CODE_CHARS.index(c) * w for c, w in zip(value[:17], CREDIT_CODE_WEIGHTS, strict=True)
-    )
-    return CREDIT_CODE_CHARS[(31 - total % 31) % 31] == value[17]
 
 
 def normalise_phone(value: str) -> str:
@@ -546,7 +531,7 @@ NUMBER_LOCK = 0x595A_4E4F << 32  # "YZNO", plus the court and the year
 
 
 def number_prefix(court: Court, year: int) -> str:
-    return f"（{year}）{court.code}诉前调"
+    return f"（{year}）{court.case_code or court.code}诉前调"
 
 
 async def next_number(db: AsyncSession, court: Court, now: datetime) -> str:

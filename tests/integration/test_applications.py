@@ -22,7 +22,7 @@ LI_ID = "110101198512120019"  # 李四, the demo respondent
 WALK_IN_ID = "110105198001010016"
 WALK_IN_PHONE = "13700000009"
 CREDIT_CODE = "91110000600037341L"
-NUMBER = re.compile(r"^（\d{4}）DEMO诉前调(\d+)号$")
+NUMBER = re.compile(r"^（\d{4}）演0101诉前调(\d+)号$")
 
 APPLICATION: dict[str, Any] = {
     "dispute_type": "loan",

@@ -6,7 +6,7 @@ import pytest
 from babel.messages.pofile import read_po
 
 from server.audit import scrub
-from server.domain.identity import check_character, is_valid_resident_id
+from server.domain.identity import check_character, is_valid_credit_code, is_valid_resident_id
 from server.i18n import translate_in
 from web import TRANSLATIONS_DIR
 
@@ -60,3 +60,11 @@ def test_scrub_removes_secrets_at_any_depth() -> None:
         "password": "[removed]",
         "nested": [{"code": "[removed]", "ok": 1}],
     }
+
+
+@pytest.mark.parametrize(
+    ("code", "valid"),
+    [("91110000600037341L", True), ("91110000600037341M", False), ("91110000MA00000000", False)],
+)
+def test_unified_social_credit_codes(code: str, valid: bool) -> None:
+    assert is_valid_credit_code(code) is valid
