@@ -350,7 +350,7 @@ async def test_a_session_is_held_mediation_fails_and_the_case_is_filed(clients: 
     registered = await ok(await act(clients, clerk, LOAN, "register_case", {"case_number": number}))
     assert registered["status"] == "filed"
     told = await steps(applicant, LOAN)
-    assert told["status_label"] == "已转立案" and number in told["hint"]["text"]
+    assert told["status_label"] == "已立案" and number in told["hint"]["text"]
 
     # the timeline lists every step with who did it and why
     items = (await timeline(applicant, LOAN))["items"]
