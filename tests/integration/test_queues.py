@@ -261,6 +261,7 @@ async def test_the_court_overview_counts_by_status_and_lists_the_overdue(
         "draft": 2,
     }
     admin = await clients.staff("admin")
+    assert (await admin.get("/roster")).status == 200
     page = await (await admin.get("/queue")).text()
     assert 'data-status="filing_pending">2<' in page
     assert f'data-dispute="{court.ids["late"]}" data-overdue="1"' in page
@@ -324,6 +325,7 @@ async def test_the_roster_shows_each_mediators_load(clients: Clients, court: See
     assert "陈调解" in filtered and "郑调解" not in filtered
     assert "/admin/roster" not in page
     admin = await clients.staff("admin")
+    assert "调解员名册" in await (await admin.get("/roster")).text()
 
 
 async def test_suggestions_rank_a_matching_idle_mediator_first_and_leave_out_excluded_and_full(
