@@ -49,7 +49,7 @@ from server.domain.errors import N_, Conflict, Invalid
 from server.i18n import gettext
 from server.pagination import page_args
 from server.routes.common import path_id, redirect
-from server.services import filing, roster, sessions, workflow
+from server.services import filing, notices, roster, sessions, workflow
 from server.services.disputes import DisputeFile
 
 FLASH_SALT = "yizhan.dispute-page.v1"
@@ -336,6 +336,7 @@ async def _perform(
     dispute = await access.dispute_for(session, caller, dispute_id)
     command = await workflow.command_for(session, caller, dispute, key, dict(body))
     done = await workflow.execute(session, caller, dispute_id, command, calendar=calendar)
+    await notices.after(session, caller, request.app[CHANNEL], done, _links(request))
     built = await filing.record_package(session, caller, done)
     extra = {"filing_package": filing.package_json(built, gettext)} if built else {}
     return Performed(done, extra)

@@ -19,7 +19,14 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from server.db.engine import Database
-from server.db.models import AuditEvent, CaseSession, CaseSessionParticipant, OutboxMessage
+from server.db.models import (
+    AuditEvent,
+    CaseSession,
+    CaseSessionParticipant,
+    DisputeParty,
+    OutboxMessage,
+)
+from server.domain.roles import DisputeRole
 from tests.support import Clients
 
 LOAN, TRAFFIC = 1, 2
@@ -497,3 +504,40 @@ async def test_a_clerk_registers_any_case_in_the_courts_filing_queue(clients: Cl
     )
     assert registered.status == 200, await registered.text()
     assert (await registered.json())["status"] == "filed"
+
+
+async def test_opening_mediation_asks_the_respondent_who_can_then_answer_online(
+    clients: Clients,
+) -> None:
+    db = Database(clients.settings.database_url)
+    try:
+        async with db.transaction() as session:
+            insurer = await session.scalar(
+                select(DisputeParty).where(
+                    DisputeParty.dispute_id == 2, DisputeParty.side == DisputeRole.RESPONDENT
+                )
+            )
+            assert insurer is not None and insurer.user_id is None
+            insurer.phone = "13700000009"
+    finally:
+        await db.dispose()
+    officer = await clients.staff("fenliu")
+    accepted = await clients.post_json(officer, "/api/v1/disputes/2/actions/accept_triage", {})
+    assert accepted.status == 200, await accepted.text()
+    db = Database(clients.settings.database_url)
+    try:
+        async with db.transaction(write=False) as session:
+            sent = list(
+                await session.scalars(
+                    select(OutboxMessage).where(OutboxMessage.destination == "13700000009")
+                )
+            )
+    finally:
+        await db.dispose()
+    assert any("/invite/" in m.body for m in sent)
+    respondent = await clients.party("13700000009")
+    assert (await respondent.get("/api/v1/disputes/2")).status == 200
+    answered = await clients.post_json(
+        respondent, "/api/v1/disputes/2/actions/record_respondent_consent", {}
+    )
+    assert answered.status == 200, await answered.text()
