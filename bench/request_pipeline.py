@@ -1,6 +1,6 @@
 """What the request pipeline and the audit chain cost, as ratios to baselines.
 
-    .venv/bin/python bench/request_pipeline.py [--requests 400] [--rounds 5]
+    .venv/bin/python -m bench.request_pipeline [--requests 400] [--rounds 5]
 
 1. HTTP: a bare aiohttp handler (baseline) against /healthz (our middlewares, no
    database) and /api/v1/me (middlewares + one read transaction + session lookup),

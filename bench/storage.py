@@ -1,6 +1,6 @@
 """Upload and download throughput of the object-store backends, as ratios to a raw copy.
 
-    .venv/bin/python bench/storage.py [--rounds 3] [--skip-large]
+    .venv/bin/python -m bench.storage [--rounds 3] [--skip-large]
 
 For 1 MiB and 100 MiB objects: the local backend (atomic write with fsync, chunked
 read) and the S3 backend (minio client against moto's S3 server on 127.0.0.1, 8 MiB
@@ -16,13 +16,10 @@ import asyncio
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from storage.base import ObjectStore
 from storage.local import LocalStore
