@@ -24,6 +24,7 @@ from server.routes import (
     health,
     home,
     queues,
+    roster_admin,
     workflow,
 )
 from server.uploads import RetryPolicy, UploadOutbox
@@ -75,7 +76,8 @@ def init_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_storage)
     for module in (
-        health, auth, home, applications, disputes, workflow, queues, documents, account, admin, api
+        health, auth, home, applications, disputes, workflow, queues, roster_admin, documents,
+        account, admin, api
     ):  # fmt: skip
         module.setup(app)
     openapi.setup(app)

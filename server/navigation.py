@@ -25,6 +25,7 @@ ITEMS = (
     NavItem(N_("Users"), "/admin/users", Permission.MANAGE_USERS),
     NavItem(N_("Audit log"), "/admin/audit", Permission.VIEW_AUDIT),
     NavItem(N_("Storage"), "/admin/storage", Permission.MANAGE_STORAGE),
+    NavItem(N_("Manage the roster"), "/admin/roster", Permission.MANAGE_ROSTER),
     NavItem(N_("Account"), "/account"),
 )
 
