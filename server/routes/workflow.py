@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth import access
 from server.auth.principal import Principal
-from server.context import CHANNEL, db, require_login, settings
+from server.context import CHANNEL, db, principal, require_login, settings
 from server.db.models import CaseSession, Dispute, DisputeParty
 from server.domain import commands as cmd
 from server.domain.calendar import Countdown
@@ -46,6 +46,7 @@ from server.domain.disputes import (
     status_label,
 )
 from server.domain.errors import N_, Conflict, Invalid
+from server.domain.roles import Role
 from server.i18n import gettext
 from server.pagination import page_args
 from server.routes.common import path_id, redirect
@@ -419,6 +420,27 @@ def _session_options(
     ]
 
 
+# refused while a session is open ("close the open session first")
+NOT_DURING_A_SESSION: frozenset[type[cmd.Command]] = frozenset(
+    {
+        cmd.ScheduleSession,
+        cmd.RecordAgreement,
+        cmd.RecordPartialAgreement,
+        cmd.RecordFailure,
+        cmd.WithdrawApplication,
+    }
+)
+# steps that are rarely the one to take: listed last, never opened first
+SECONDARY: frozenset[type[cmd.Command]] = frozenset(
+    {cmd.DeclareConflict, cmd.RequestReplacement, cmd.WithdrawApplication}
+)
+# the respondent answers for themself: their buttons say so in the first person
+OWN_ANSWER_LABELS: dict[type[cmd.Command], str] = {
+    cmd.RecordRespondentConsent: N_("I agree to mediation"),
+    cmd.RecordRespondentRefusal: N_("I do not agree to mediation"),
+}
+
+
 def _offered(command: type[cmd.Command], state: DisputeState, now: datetime) -> bool:
     """Whether to offer a command the status allows, leaving out those whose rule
     would certainly refuse it now (an answer already recorded, no session to open)."""
@@ -434,6 +456,8 @@ def _offered(command: type[cmd.Command], state: DisputeState, now: datetime) -> 
         return state.open_session is not None
     if command is cmd.ChooseMediatorJointly:
         return state.joint_choice_due is not None and now <= state.joint_choice_due
+    if command in NOT_DURING_A_SESSION:
+        return state.open_session is None
     return True
 
 
@@ -494,8 +518,9 @@ async def _steps(
                     ],
                 )
             )
-        steps.append(StepView(command.key(), cmd.command_label(command), views))
-    return steps
+        steps.append(StepView(command.key(), _label(command, caller), views))
+    secondary = {c.key() for c in SECONDARY}
+    return sorted(steps, key=lambda step: step.key in secondary)
 
 
 def _hint(
@@ -672,8 +697,16 @@ def _page_notice(request: web.Request) -> tuple[str, str]:
         return "", ""
     done = workflow.BY_KEY.get(request.query.get("done", ""))
     if done is not None:
-        return "done", gettext(DONE, action=gettext(cmd.command_label(done)))
+        caller = principal(request)
+        return "done", gettext(DONE, action=gettext(_label(done, caller)))
     return "", ""
+
+
+def _label(command: type[cmd.Command], caller: Principal | None) -> str:
+    """The step's name as the caller reads it (a respondent answers in the first person)."""
+    if caller is not None and caller.role in (Role.PARTY, Role.AGENT):
+        return OWN_ANSWER_LABELS.get(command, cmd.command_label(command))
+    return cmd.command_label(command)
 
 
 # what the dispute page shows ----------------------------------------------------------------

@@ -547,7 +547,7 @@ def test_an_online_application_fails_in_mediation_and_is_filed_as_a_case(
     respondent.reload()
     expect_status(respondent, "mediating", "调解中")
     expect_party_view(respondent, respondent_asked, kind="act")
-    act(respondent, "record_respondent_consent", "记录被申请人同意调解")
+    act(respondent, "record_respondent_consent", "我同意调解")
     expect_party_view(respondent, waiting_for_a_session)
     expect_offers(respondent, set(), RESPONDENT_ANSWERS | ONLY_THE_APPLICANT)
     mediator.reload()
