@@ -39,18 +39,16 @@ from server.domain.disputes import (
     Complexity,
     DisputeState,
     DisputeStatus,
-    RespondentConsent,
     TerminationGround,
     role_label,
     running_deadlines,
     status_label,
 )
 from server.domain.errors import N_, Conflict, Invalid
-from server.domain.roles import Role
 from server.i18n import gettext
 from server.pagination import page_args
 from server.routes.common import path_id, redirect
-from server.services import filing, notices, roster, sessions, workflow
+from server.services import filing, guidance, notices, roster, sessions, workflow
 from server.services.disputes import DisputeFile
 
 FLASH_SALT = "yizhan.dispute-page.v1"
@@ -97,57 +95,6 @@ FIELDS: dict[str, tuple[str, str]] = {
 PARTY_TIMES = ("party_times", N_("Separate start time of each party (optional)"))
 TRUE_VALUES = frozenset({"on", "1", "true", "yes"})
 
-# what a party is told when the court waits for them
-ACT_HINTS: dict[type[cmd.Command], str] = {
-    cmd.SubmitApplication: N_("Finish your application and submit it on the application page."),
-    cmd.RecordRespondentConsent: N_(
-        "The court asks whether you agree to mediate this dispute online. Please answer below."
-    ),
-    cmd.ChooseFiling: N_(
-        "Mediation has ended without an agreement. Choose below whether the court should "
-        "register your claim as a case."
-    ),
-    cmd.ApplyForConfirmation: N_(
-        "The agreement is signed. You may apply together for judicial confirmation within 30 days."
-    ),
-}
-# what a party is told when it waits for the court or the mediator
-WAIT_HINTS: dict[DisputeStatus, str] = {
-    S.DRAFT: N_("Finish your application and submit it."),
-    S.SUBMITTED: N_("The court is reviewing your application. Nothing is needed from you now."),
-    S.TRIAGED: N_("The court is reviewing your application. Nothing is needed from you now."),
-    S.AWAITING_MEDIATOR: N_(
-        "The court is choosing a mediator for your dispute. Nothing is needed from you now."
-    ),
-    S.MEDIATOR_ASSIGNED: N_(
-        "The mediator is deciding whether to take on your dispute. Nothing is needed from you now."
-    ),
-    S.MEDIATING: N_(
-        "Waiting for the mediator to schedule a session. You will receive an invitation with a link."
-    ),
-    S.AGREEMENT_REACHED: N_(
-        "The agreement is being prepared for signing. You will be asked to sign it."
-    ),
-    S.AGREEMENT_SIGNED: N_("The agreement is signed. Waiting for the parties' next step."),
-    S.CONFIRMATION: N_("The judge is reviewing the application for judicial confirmation."),
-    S.CONFIRMED: N_("The court will serve its ruling on you through the platform."),
-    S.CONFIRMATION_REJECTED: N_("The court will serve its ruling on you through the platform."),
-    S.FAILED: N_(
-        "Mediation has ended without an agreement. Waiting for the applicant to decide "
-        "whether to file a case."
-    ),
-    S.FILING_PENDING: N_(
-        "The dispute is in the court's case-filing queue. Waiting for the clerk to register the case."
-    ),
-    S.FILED: N_(
-        "The case is registered as %(number)s and goes to a fast-track hearing. "
-        "Waiting for the court."
-    ),
-    S.JUDGED: N_("The court will serve its judgment on you through the platform."),
-    S.SERVED: N_("This dispute is finished. Nothing is needed from you."),
-    S.CLOSED: N_("This dispute is finished. Nothing is needed from you."),
-    S.WITHDRAWN: N_("This dispute is finished. Nothing is needed from you."),
-}
 SESSION_WORDS = {
     "mediation": N_("Mediation session"),
     "hearing": N_("Hearing"),
@@ -157,10 +104,6 @@ SESSION_WORDS = {
     "held": N_("Held"),
     "cancelled": N_("Cancelled"),
 }
-NEXT_SESSION = N_(
-    "Your next session starts at %(time)s. Open the link in the invitation we sent you to join."
-)
-NOTHING_TO_DO = N_("Nothing for you to do on this dispute now.")
 DONE = N_("Done: %(action)s.")
 
 
@@ -420,47 +363,6 @@ def _session_options(
     ]
 
 
-# refused while a session is open ("close the open session first")
-NOT_DURING_A_SESSION: frozenset[type[cmd.Command]] = frozenset(
-    {
-        cmd.ScheduleSession,
-        cmd.RecordAgreement,
-        cmd.RecordPartialAgreement,
-        cmd.RecordFailure,
-        cmd.WithdrawApplication,
-    }
-)
-# steps that are rarely the one to take: listed last, never opened first
-SECONDARY: frozenset[type[cmd.Command]] = frozenset(
-    {cmd.DeclareConflict, cmd.RequestReplacement, cmd.WithdrawApplication}
-)
-# the respondent answers for themself: their buttons say so in the first person
-OWN_ANSWER_LABELS: dict[type[cmd.Command], str] = {
-    cmd.RecordRespondentConsent: N_("I agree to mediation"),
-    cmd.RecordRespondentRefusal: N_("I do not agree to mediation"),
-}
-
-
-def _offered(command: type[cmd.Command], state: DisputeState, now: datetime) -> bool:
-    """Whether to offer a command the status allows, leaving out those whose rule
-    would certainly refuse it now (an answer already recorded, no session to open)."""
-    pending = state.respondent_consent is RespondentConsent.PENDING
-    if command in (cmd.RecordRespondentConsent, cmd.RecordRespondentRefusal):
-        return pending
-    if command is cmd.MarkRespondentUnreachable:
-        due = state.respondent_contact_due
-        return pending and due is not None and now > due
-    if command is cmd.OpenSession:
-        return bool(state.scheduled_sessions) and state.open_session is None
-    if command is cmd.CloseSession:
-        return state.open_session is not None
-    if command is cmd.ChooseMediatorJointly:
-        return state.joint_choice_due is not None and now <= state.joint_choice_due
-    if command in NOT_DURING_A_SESSION:
-        return state.open_session is None
-    return True
-
-
 async def _steps(
     session: AsyncSession,
     caller: Principal,
@@ -475,7 +377,7 @@ async def _steps(
     steps = []
     now = datetime.now(UTC)
     for command in commands:
-        if command in NOT_ON_PAGE or not _offered(command, state, now):
+        if command in NOT_ON_PAGE or not guidance.offered(command, state, now):
             continue
         views = []
         for f in dataclasses.fields(command):
@@ -518,8 +420,8 @@ async def _steps(
                     ],
                 )
             )
-        steps.append(StepView(command.key(), _label(command, caller), views))
-    secondary = {c.key() for c in SECONDARY}
+        steps.append(StepView(command.key(), guidance.label_for(command, caller), views))
+    secondary = {c.key() for c in guidance.SECONDARY}
     return sorted(steps, key=lambda step: step.key in secondary)
 
 
@@ -532,18 +434,16 @@ def _hint(
     zone: ZoneInfo,
 ) -> tuple[str, str]:
     """What to tell the caller in plain words: ("act" | "wait" | "none", text)."""
-    state = workflow.state_of(dispute)
-    if caller.role in workflow.PARTY_SIDE:
-        now = datetime.now(UTC)
-        for command in commands:
-            if command in ACT_HINTS and _offered(command, state, now):
-                return "act", gettext(ACT_HINTS[command])
-        if state.status is S.MEDIATING and next_session is not None:
-            return "wait", gettext(NEXT_SESSION, time=_local(next_session, zone))
-        message = WAIT_HINTS.get(state.status, NOTHING_TO_DO)
-        return "wait", gettext(message, number=state.case_number or "—")
+    if caller.role in guidance.PARTY_SIDE:
+        hint = guidance.party_hint(
+            workflow.state_of(dispute),
+            commands,
+            now=datetime.now(UTC),
+            next_session=_local(next_session, zone) if next_session else None,
+        )
+        return hint.kind, gettext(hint.message, **hint.params)
     if not offered:
-        return "none", gettext(NOTHING_TO_DO)
+        return "none", gettext(guidance.NOTHING_TO_DO)
     return "act", ""
 
 
@@ -698,15 +598,8 @@ def _page_notice(request: web.Request) -> tuple[str, str]:
     done = workflow.BY_KEY.get(request.query.get("done", ""))
     if done is not None:
         caller = principal(request)
-        return "done", gettext(DONE, action=gettext(_label(done, caller)))
+        return "done", gettext(DONE, action=gettext(guidance.label_for(done, caller)))
     return "", ""
-
-
-def _label(command: type[cmd.Command], caller: Principal | None) -> str:
-    """The step's name as the caller reads it (a respondent answers in the first person)."""
-    if caller is not None and caller.role in (Role.PARTY, Role.AGENT):
-        return OWN_ANSWER_LABELS.get(command, cmd.command_label(command))
-    return cmd.command_label(command)
 
 
 # what the dispute page shows ----------------------------------------------------------------

@@ -29,7 +29,7 @@ from server.domain.disputes import (
 from server.domain.errors import N_, Invalid
 from server.domain.roles import Permission, Role
 from server.pagination import Page
-from server.services import disputes, roster, workflow
+from server.services import disputes, guidance, roster, workflow
 
 S = DisputeStatus
 
@@ -45,28 +45,6 @@ QUEUE_STATUSES: dict[Role, tuple[DisputeStatus, ...]] = {
     Role.COURT_ADMIN: tuple(DisputeStatus),
 }
 PARTY_SIDE = frozenset({Role.PARTY, Role.AGENT})
-
-# what a party or agent waits for, in each status, when they have nothing to do
-PARTY_NEXT: dict[DisputeStatus, str] = {
-    S.DRAFT: N_("Finish the application and submit it."),
-    S.SUBMITTED: N_("The court is checking the application."),
-    S.TRIAGED: N_("The court is deciding how the dispute will be handled."),
-    S.AWAITING_MEDIATOR: N_("A mediator is being chosen for the dispute."),
-    S.MEDIATOR_ASSIGNED: N_("Waiting for the mediator to take the case."),
-    S.MEDIATING: N_("Take part in the sessions the mediator schedules."),
-    S.AGREEMENT_REACHED: N_("Read and sign the mediation agreement."),
-    S.AGREEMENT_SIGNED: N_("The agreement is in effect; judicial confirmation may be applied for."),
-    S.CONFIRMATION: N_("The court is reviewing the application for judicial confirmation."),
-    S.CONFIRMED: N_("The court confirmed the agreement; the ruling will be served."),
-    S.CONFIRMATION_REJECTED: N_("The court rejected the confirmation; the ruling will be served."),
-    S.FAILED: N_("Mediation ended without agreement: choose whether to file a case."),
-    S.FILING_PENDING: N_("The court is registering the case."),
-    S.FILED: N_("The case is registered and will be heard."),
-    S.JUDGED: N_("Judgment has been given; it will be served."),
-    S.SERVED: N_("The documents have been served."),
-    S.CLOSED: N_("The dispute is closed; nothing more to do."),
-    S.WITHDRAWN: N_("The application was withdrawn; nothing more to do."),
-}
 
 
 @dataclass(frozen=True)
@@ -87,21 +65,14 @@ class QueueItem:
     overdue: bool
     deadlines: tuple[Due, ...] = ()
     steps: tuple[type[cmd.Command], ...] = ()  # a party's next steps
+    hint: guidance.Hint | None = None  # what a party is told to do or wait for
 
     @property
     def next_due(self) -> Due | None:
         return self.deadlines[0] if self.deadlines else None
 
-    @property
-    def step_labels(self) -> list[str]:
-        return [cmd.command_label(step) for step in self.steps]
-
-    @property
-    def waiting_for(self) -> str:
-        try:
-            return PARTY_NEXT[DisputeStatus(self.dispute.status)]
-        except ValueError:
-            return ""
+    def step_labels(self, caller: Principal) -> list[str]:
+        return [guidance.label_for(step, caller) for step in self.steps]
 
 
 @dataclass(frozen=True)
@@ -292,6 +263,11 @@ async def party_disputes(
     items = []
     for dispute in found.items:
         base = _item(dispute, now, calendar)
-        steps = tuple(await workflow.next_steps(db, principal, dispute))
-        items.append(QueueItem(dispute, base.overdue, base.deadlines, steps))
+        state = workflow.state_of(dispute)
+        allowed = await workflow.next_steps(db, principal, dispute)
+        steps = tuple(
+            c for c in allowed if guidance.offered(c, state, now) and c is not cmd.SaveDraft
+        )
+        hint = guidance.party_hint(state, list(steps), now=now)
+        items.append(QueueItem(dispute, base.overdue, base.deadlines, steps, hint))
     return Page(items, found.page, found.per_page, found.total)

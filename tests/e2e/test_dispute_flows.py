@@ -433,7 +433,7 @@ def test_an_online_application_fails_in_mediation_and_is_filed_as_a_case(
     row = applicant.locator(f'tr[data-dispute="{dispute_id}"]')
     expect(row).to_contain_text(number)
     expect(row).to_contain_text("草稿")
-    expect(row.locator(".next-step")).to_contain_text("请完善申请材料并提交。")
+    expect(row.locator(".next-step")).to_contain_text("请在申请页面完善并提交您的申请。")
     row.get_by_role("link", name=number).click()
     expect_status(applicant, "draft", "草稿")
     expect_party_view(applicant, "请在申请页面完善并提交您的申请。", kind="act")
