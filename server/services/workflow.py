@@ -183,7 +183,7 @@ async def execute(
     )
     await _store(db, dispute, decision.new_state)
     for event in decision.events:
-        await _follow(db, dispute, event)
+        await _follow(db, dispute, event, principal)
         await audit.append(
             db,
             AuditEntry(
@@ -208,12 +208,29 @@ async def _store(db: AsyncSession, dispute: Dispute, state: DisputeState) -> Non
     await db.flush()
 
 
-async def _follow(db: AsyncSession, dispute: Dispute, event: ev.Event) -> None:
+async def _follow(
+    db: AsyncSession, dispute: Dispute, event: ev.Event, principal: Principal | None
+) -> None:
     """What an event means beyond the state: who works on the dispute."""
-    if isinstance(event, ev.MediatorAssigned | ev.MediatorChosenJointly):
+    if isinstance(event, ev.CaseRegistered) and principal is not None:
+        await _add_staff(db, dispute.id, principal.user_id, DisputeRole.CLERK)
+    elif isinstance(event, ev.MediatorAssigned | ev.MediatorChosenJointly):
         await _set_mediator(db, dispute.id, event.mediator_id)
     elif isinstance(event, ev.AssignmentDeclined | ev.ConflictDeclared | ev.ReplacementRequested):
         await _set_mediator(db, dispute.id, None)
+
+
+async def _add_staff(db: AsyncSession, dispute_id: int, user_id: int, role: DisputeRole) -> None:
+    on = await db.scalar(
+        select(DisputeStaff.id).where(
+            DisputeStaff.dispute_id == dispute_id,
+            DisputeStaff.user_id == user_id,
+            DisputeStaff.role == role,
+        )
+    )
+    if on is None:
+        db.add(DisputeStaff(dispute_id=dispute_id, user_id=user_id, role=role))
+        await db.flush()
 
 
 async def _set_mediator(db: AsyncSession, dispute_id: int, user_id: int | None) -> None:

@@ -504,6 +504,8 @@ async def test_a_clerk_registers_any_case_in_the_courts_filing_queue(clients: Cl
     )
     assert registered.status == 200, await registered.text()
     assert (await registered.json())["status"] == "filed"
+    staff = (await (await clerk.get("/api/v1/disputes/2")).json())["staff"]
+    assert {"role": "clerk", "name": "卫书记员"} in staff  # the registering clerk is on the case
 
 
 async def test_opening_mediation_asks_the_respondent_who_can_then_answer_online(
