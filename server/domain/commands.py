@@ -88,6 +88,14 @@ class ChooseMediatorJointly(Command):
 
 
 @dataclass(frozen=True)
+class ProposeMediator(Command):
+    """One side's pick from the roster; the same pick by both sides is a joint choice."""
+
+    side: DisputeRole
+    mediator_id: int
+
+
+@dataclass(frozen=True)
 class AssignMediator(Command):
     mediator_id: int
 
@@ -249,6 +257,7 @@ COMMAND_LABELS: dict[type[Command], str] = {
     OverrideTriage: N_("Override the triage"),
     RouteToFiling: N_("Route to case filing"),
     ChooseMediatorJointly: N_("Choose a mediator together"),
+    ProposeMediator: N_("Propose a mediator"),
     AssignMediator: N_("Assign a mediator"),
     AcceptAssignment: N_("Accept the assignment"),
     DeclineAssignment: N_("Decline the assignment"),

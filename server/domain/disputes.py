@@ -244,6 +244,9 @@ class DisputeState:
     assignment: Assignment | None = None
     declined_by: frozenset[int] = frozenset()
     excluded_mediators: frozenset[int] = frozenset()  # declined, conflicted or replaced
+    # each side's pick while the parties may choose together (调解规则 Art. 10)
+    applicant_proposal: int | None = None
+    respondent_proposal: int | None = None
     # respondent (调解规则 Art. 15)
     respondent_consent: RespondentConsent = RespondentConsent.NOT_ASKED
     respondent_contact_due: datetime | None = None

@@ -97,6 +97,12 @@ class RoutedToFiling(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class MediatorProposed(Event):
+    side: DisputeRole
+    mediator_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class MediatorChosenJointly(Event):
     mediator_id: int
     acceptance_due: datetime

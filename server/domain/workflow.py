@@ -363,6 +363,34 @@ def _choose_jointly(s: DisputeState, c: cmd.ChooseMediatorJointly, clock: Clock)
     )
 
 
+@_move(cmd.ProposeMediator, S.AWAITING_MEDIATOR)
+def _propose_mediator(s: DisputeState, c: cmd.ProposeMediator, clock: Clock) -> Moved:
+    """Each side picks; when both pick the same mediator, that is the joint choice."""
+    if s.joint_choice_due is None or clock.now > s.joint_choice_due:
+        _refuse(s, c, N_("The time for the parties to choose a mediator together has passed."))
+    if c.side not in (DisputeRole.APPLICANT, DisputeRole.RESPONDENT):
+        _not_valid("side")
+    if c.mediator_id in s.excluded_mediators:
+        _refuse(s, c, N_("This mediator cannot be assigned to this dispute again."))
+    # the same pick again changes nothing, and decide() refuses it as such
+    theirs = s.respondent_proposal if c.side is DisputeRole.APPLICANT else s.applicant_proposal
+    if c.side is DisputeRole.APPLICANT:
+        picked = replace(s, applicant_proposal=c.mediator_id)
+    else:
+        picked = replace(s, respondent_proposal=c.mediator_id)
+    if theirs != c.mediator_id:
+        return picked, ev.MediatorProposed(
+            **_moved(s, picked, clock), side=c.side, mediator_id=c.mediator_id
+        )
+    new = _propose(picked, c, c.mediator_id, True, clock)
+    assert new.assignment is not None
+    return new, ev.MediatorChosenJointly(
+        **_moved(s, new, clock),
+        mediator_id=c.mediator_id,
+        acceptance_due=new.assignment.acceptance_due,
+    )
+
+
 @_move(cmd.AssignMediator, S.AWAITING_MEDIATOR)
 def _assign(s: DisputeState, c: cmd.AssignMediator, clock: Clock) -> Moved:
     new = _propose(s, c, c.mediator_id, False, clock)

@@ -65,6 +65,7 @@ FROM_CALLER = {
     (cmd.DeclineAssignment, "mediator_id"),
     (cmd.DeclareConflict, "mediator_id"),
     (cmd.RequestReplacement, "side"),
+    (cmd.ProposeMediator, "side"),
     (cmd.ScheduleSession, "session_id"),  # the session is created by scheduling it
 }
 

@@ -42,6 +42,7 @@ EVENT_LABELS: dict[type[ev.Event], str] = {
     ev.TriageOverridden: N_("Triage overridden"),
     ev.RoutedToFiling: N_("Routed to case filing"),
     ev.MediatorChosenJointly: N_("Mediator chosen by the parties"),
+    ev.MediatorProposed: N_("Mediator proposed by a party"),
     ev.MediatorAssigned: N_("Mediator assigned by the court"),
     ev.AssignmentAccepted: N_("Assignment accepted"),
     ev.AssignmentDeclined: N_("Assignment declined"),

@@ -25,6 +25,10 @@ ACT_HINTS: dict[type[cmd.Command], str] = {
     cmd.RecordRespondentConsent: N_(
         "The court asks whether you agree to mediate this dispute online. Please answer below."
     ),
+    cmd.ProposeMediator: N_(
+        "You and the other side may choose a mediator together: propose one below. "
+        "If you do not agree in time, the court assigns one."
+    ),
     cmd.ChooseFiling: N_(
         "Mediation has ended without an agreement. Choose below whether the court should "
         "register your claim as a case."
@@ -114,6 +118,8 @@ def offered(command: type[cmd.Command], state: DisputeState, now: datetime) -> b
         return state.open_session is not None
     if command is cmd.ChooseMediatorJointly:
         return state.joint_choice_due is not None and now <= state.joint_choice_due
+    if command is cmd.ProposeMediator:
+        return state.joint_choice_due is not None and now <= state.joint_choice_due
     if command in NOT_DURING_A_SESSION:
         return state.open_session is None
     return True
@@ -141,9 +147,9 @@ def party_hint(
     next_session: str | None = None,
 ) -> Hint:
     """What to tell a party in plain words; ``next_session`` is already formatted."""
-    for command in commands:
-        if command in ACT_HINTS and offered(command, state, now):
-            return Hint("act", ACT_HINTS[command])
+    for command, message in ACT_HINTS.items():  # the most pressing first
+        if command in commands and offered(command, state, now):
+            return Hint("act", message)
     if state.status is S.MEDIATING and next_session is not None:
         return Hint("wait", NEXT_SESSION, {"time": next_session})
     return Hint(

@@ -48,6 +48,7 @@ SENDERS: dict[type[cmd.Command], frozenset[Role]] = {
     cmd.OverrideTriage: frozenset({Role.TRIAGE_OFFICER}),
     cmd.RouteToFiling: frozenset({Role.TRIAGE_OFFICER}),
     cmd.ChooseMediatorJointly: frozenset({Role.TRIAGE_OFFICER, Role.CLERK}),
+    cmd.ProposeMediator: PARTY_SIDE,
     cmd.AssignMediator: frozenset({Role.TRIAGE_OFFICER, Role.COURT_ADMIN}),
     cmd.AcceptAssignment: frozenset({Role.MEDIATOR}),
     cmd.DeclineAssignment: frozenset({Role.MEDIATOR}),
@@ -352,7 +353,7 @@ async def command_for(
         if not sides:
             raise Forbidden(N_("You may not do this on this dispute."))
         values["side"] = sorted(sides)[0].value
-    if command_type in (cmd.AssignMediator, cmd.ChooseMediatorJointly):
+    if command_type in (cmd.AssignMediator, cmd.ChooseMediatorJointly, cmd.ProposeMediator):
         await _check_mediator(db, int(values.get("mediator_id") or 0))
     try:
         return TypeAdapter(command_type).validate_python(values)

@@ -478,8 +478,13 @@ def test_an_online_application_fails_in_mediation_and_is_filed_as_a_case(
 
     applicant.reload()
     expect_status(applicant, "awaiting_mediator", "待确定调解员")
-    expect_party_view(applicant, "法院正在为您的纠纷确定调解员，您目前无需操作。")
-    expect_offers(applicant, set(), RESPONDENT_ANSWERS)  # the respondent's answer, not theirs
+    # within two working days the parties may choose a mediator together
+    expect_party_view(
+        applicant,
+        "您可以与对方当事人共同选定调解员：请在下方提议。如未能在期限内达成一致，由法院指派。",
+        kind="act",
+    )
+    expect_offers(applicant, {"propose_mediator"}, RESPONDENT_ANSWERS)
 
     # the court has asked the respondent: he follows the link it sent to his phone
     respondent = new_context(browser).new_page()

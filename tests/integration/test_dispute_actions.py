@@ -25,6 +25,7 @@ from server.db.models import (
     CaseSessionParticipant,
     DisputeParty,
     OutboxMessage,
+    User,
 )
 from server.domain.roles import DisputeRole
 from tests.support import Clients
@@ -543,3 +544,44 @@ async def test_opening_mediation_asks_the_respondent_who_can_then_answer_online(
         respondent, "/api/v1/disputes/2/actions/record_respondent_consent", {}
     )
     assert answered.status == 200, await answered.text()
+
+
+async def test_the_parties_choose_a_mediator_together(clients: Clients) -> None:
+    db = Database(clients.settings.database_url)
+    try:
+        async with db.transaction() as session:
+            insurer = await session.scalar(
+                select(DisputeParty).where(
+                    DisputeParty.dispute_id == 2, DisputeParty.side == DisputeRole.RESPONDENT
+                )
+            )
+            assert insurer is not None
+            insurer.phone = "13700000010"
+            mediator = await session.scalar(select(User).where(User.username == "tiaojie3"))
+            other = await session.scalar(select(User).where(User.username == "tiaojie"))
+            assert mediator is not None and other is not None
+    finally:
+        await db.dispose()
+    officer = await clients.staff("fenliu")
+    assert (
+        await clients.post_json(officer, "/api/v1/disputes/2/actions/accept_triage", {})
+    ).status == 200
+    applicant = await clients.party("13800000003")
+    respondent = await clients.party("13700000010")
+    steps = await (await applicant.get("/api/v1/disputes/2/next-steps")).json()
+    assert "propose_mediator" in [s["key"] for s in steps["steps"]]
+
+    async def propose(client: Any, user_id: int) -> Any:
+        response = await clients.post_json(
+            client, "/api/v1/disputes/2/actions/propose_mediator", {"mediator_id": user_id}
+        )
+        assert response.status == 200, await response.text()
+        return await response.json()
+
+    assert (await propose(applicant, mediator.id))["status"] == "awaiting_mediator"
+    assert (await propose(respondent, other.id))["status"] == "awaiting_mediator"
+    chosen = await propose(respondent, mediator.id)
+    assert chosen["status"] == "mediator_assigned"
+    assert [e["name"] for e in chosen["events"]] == ["mediator_chosen_jointly"]
+    tiaojie3 = await clients.staff("tiaojie3")
+    assert (await tiaojie3.get("/api/v1/disputes/2")).status == 200

@@ -26,6 +26,7 @@ from server.domain.commands import (
     MarkRespondentUnreachable,
     OpenSession,
     OverrideTriage,
+    ProposeMediator,
     RecordAgreement,
     RecordAllSignatures,
     RecordFailure,
@@ -121,6 +122,7 @@ SAMPLES: dict[type[Command], tuple[Command, datetime]] = {
         (OverrideTriage(Complexity.COMPLEX, "the insurer joins as a third party"), LATER),
         (RouteToFiling("asks to confirm a marriage void"), LATER),
         (ChooseMediatorJointly(OTHER_MEDIATOR), LATER),
+        (ProposeMediator(DisputeRole.APPLICANT, OTHER_MEDIATOR), LATER),
         (AssignMediator(OTHER_MEDIATOR), LATER),
         (AcceptAssignment(MEDIATOR), LATER),
         (DeclineAssignment(MEDIATOR, "full calendar"), LATER),
@@ -172,6 +174,7 @@ TABLE: dict[DisputeStatus, dict[type[Command], DisputeStatus | str]] = {
     },
     S.AWAITING_MEDIATOR: {
         ChooseMediatorJointly: S.MEDIATOR_ASSIGNED,
+        ProposeMediator: S.AWAITING_MEDIATOR,  # one side's pick; the other has not picked
         AssignMediator: S.MEDIATOR_ASSIGNED,
         RecordRespondentConsent: S.AWAITING_MEDIATOR,
         RecordRespondentRefusal: S.FAILED,
@@ -636,3 +639,18 @@ def test_the_way_from_application_to_filing_reads_as_events() -> None:
         True,
     ]
     assert state.status is S.CLOSED and state.case_number == "（2026）演0101民初1号"
+
+
+def test_the_same_pick_by_both_sides_is_the_joint_choice() -> None:
+    state = reach(S.AWAITING_MEDIATOR)
+    picked = run(state, ProposeMediator(DisputeRole.APPLICANT, OTHER_MEDIATOR))
+    assert picked.status is S.AWAITING_MEDIATOR and picked.applicant_proposal == OTHER_MEDIATOR
+    assert isinstance(
+        refusal(picked, ProposeMediator(DisputeRole.APPLICANT, OTHER_MEDIATOR)), IllegalTransition
+    )
+    other = run(picked, ProposeMediator(DisputeRole.RESPONDENT, MEDIATOR))
+    assert other.status is S.AWAITING_MEDIATOR  # they differ: no choice yet
+    chosen = run(other, ProposeMediator(DisputeRole.RESPONDENT, OTHER_MEDIATOR))
+    assert chosen.status is S.MEDIATOR_ASSIGNED
+    assert chosen.assignment is not None and chosen.assignment.jointly_chosen
+    assert chosen.mediator_id == OTHER_MEDIATOR
