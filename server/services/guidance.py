@@ -78,6 +78,9 @@ WAIT_HINTS: dict[DisputeStatus, str] = {
 NEXT_SESSION = N_(
     "Your next session starts at %(time)s. Open the link in the invitation we sent you to join."
 )
+SESSION_IN_PROGRESS = N_(
+    "A session is in progress now. Open the link in the invitation we sent you to join."
+)
 NOTHING_TO_DO = N_("Nothing for you to do on this dispute now.")
 NOTHING_TO_DO = N_("Nothing for you to do on this dispute now.")
 
@@ -150,6 +153,8 @@ def party_hint(
     for command, message in ACT_HINTS.items():  # the most pressing first
         if command in commands and offered(command, state, now):
             return Hint("act", message)
+    if state.status is S.MEDIATING and state.open_session is not None:
+        return Hint("act", SESSION_IN_PROGRESS)
     if state.status is S.MEDIATING and next_session is not None:
         return Hint("wait", NEXT_SESSION, {"time": next_session})
     return Hint(
