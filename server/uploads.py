@@ -111,11 +111,39 @@ class UploadOutbox:
             done += await self._upload(row)
         return len(due), done
 
+    async def sweep(self, older_than: timedelta = timedelta(hours=1)) -> int:
+        """Remove spool files no pending row needs: uploads cut off mid-body, and files
+        kept for a request whose transaction then failed.  Returns how many went."""
+        folder = self.spool.folder
+        if not folder.exists():
+            return 0
+        async with self.database.transaction(write=False) as session:
+            wanted = {
+                self.spool.path_for(key).name
+                for key in await session.scalars(
+                    select(StoredObject.key).where(StoredObject.status == PENDING)
+                )
+            }
+        cutoff = time.time() - older_than.total_seconds()
+        removed = 0
+        for path in folder.iterdir():
+            if path.name in wanted or not path.is_file() or path.stat().st_mtime > cutoff:
+                continue
+            await self.spool.discard(path)
+            removed += 1
+        if removed:
+            log.info("removed %s unneeded spool files", removed)
+        return removed
+
     async def _run(self) -> None:
         try:
             await self.store.ensure_ready()
         except StorageError as exc:
             log.warning("object store not ready yet: %s", exc)
+        try:
+            await self.sweep()
+        except Exception:
+            log.exception("spool sweep failed")
         while True:
             try:
                 tried, _ = await self.run_once()

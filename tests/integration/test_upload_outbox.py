@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import os
 import random
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from server.db.engine import Database
 from server.db.models import StoredObject
 from server.uploads import RetryPolicy, UploadOutbox
 from storage.base import ObjectStore
+from storage.factory import open_store
 from storage.keys import new_key
 from storage.location import parse
 from storage.s3 import S3Store
@@ -139,3 +141,32 @@ async def _retried(database: Database) -> bool:
             select(func.count()).select_from(StoredObject).where(StoredObject.attempts > 0)
         )
     return bool(failed)
+
+
+async def test_the_sweep_keeps_pending_files_and_removes_stale_orphans(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    database = Database(empty_database_url)
+    spool = Spool(tmp_path / "spool")
+    store = open_store((tmp_path / "objects").as_uri())
+    pending_key = new_key("evidence", None, "txt")
+    await spool.put_bytes(pending_key, b"waiting for the store")
+    async with database.transaction() as session:
+        session.add(
+            StoredObject(
+                key=pending_key, kind="evidence", size=21, sha256="0" * 64,
+                content_type="text/plain", status="pending",
+            )
+        )  # fmt: skip
+    orphan = await spool.put_bytes(new_key("evidence", None, "txt"), b"its request failed")
+    fresh_orphan = await spool.put_bytes(new_key("evidence", None, "txt"), b"just arrived")
+    cut_off = spool.folder / ".incoming-abc"
+    cut_off.write_bytes(b"half a body")
+    old = time.time() - 7200
+    for path in (orphan, cut_off, spool.path_for(pending_key)):
+        os.utime(path, (old, old))
+    outbox = UploadOutbox(database, store, spool)
+    assert await outbox.sweep() == 2
+    assert spool.path_for(pending_key).exists() and fresh_orphan.exists()
+    assert not orphan.exists() and not cut_off.exists()
+    await database.dispose()
