@@ -350,24 +350,37 @@ def _release(s: DisputeState, mediator_id: int, clock: Clock) -> DisputeState:
     )
 
 
-@_move(cmd.ChooseMediatorJointly, S.AWAITING_MEDIATOR)
-def _choose_jointly(s: DisputeState, c: cmd.ChooseMediatorJointly, clock: Clock) -> Moved:
+JOINT_CHOICE_PASSED = N_("The time for the parties to choose a mediator together has passed.")
+
+
+def _joint_window(s: DisputeState, c: Command, clock: Clock) -> None:
     if s.joint_choice_due is None or clock.now > s.joint_choice_due:
-        _refuse(s, c, N_("The time for the parties to choose a mediator together has passed."))
-    new = _propose(s, c, c.mediator_id, True, clock)
+        _refuse(s, c, JOINT_CHOICE_PASSED)
+
+
+def _chosen_jointly(
+    old: DisputeState, base: DisputeState, c: Command, mediator_id: int, clock: Clock
+) -> Moved:
+    """The parties' joint choice takes effect: ``base`` is ``old`` plus any pick just made."""
+    new = _propose(base, c, mediator_id, True, clock)
     assert new.assignment is not None
     return new, ev.MediatorChosenJointly(
-        **_moved(s, new, clock),
-        mediator_id=c.mediator_id,
+        **_moved(old, new, clock),
+        mediator_id=mediator_id,
         acceptance_due=new.assignment.acceptance_due,
     )
+
+
+@_move(cmd.ChooseMediatorJointly, S.AWAITING_MEDIATOR)
+def _choose_jointly(s: DisputeState, c: cmd.ChooseMediatorJointly, clock: Clock) -> Moved:
+    _joint_window(s, c, clock)
+    return _chosen_jointly(s, s, c, c.mediator_id, clock)
 
 
 @_move(cmd.ProposeMediator, S.AWAITING_MEDIATOR)
 def _propose_mediator(s: DisputeState, c: cmd.ProposeMediator, clock: Clock) -> Moved:
     """Each side picks; when both pick the same mediator, that is the joint choice."""
-    if s.joint_choice_due is None or clock.now > s.joint_choice_due:
-        _refuse(s, c, N_("The time for the parties to choose a mediator together has passed."))
+    _joint_window(s, c, clock)
     if c.side not in (DisputeRole.APPLICANT, DisputeRole.RESPONDENT):
         _not_valid("side")
     if c.mediator_id in s.excluded_mediators:
@@ -382,13 +395,7 @@ def _propose_mediator(s: DisputeState, c: cmd.ProposeMediator, clock: Clock) -> 
         return picked, ev.MediatorProposed(
             **_moved(s, picked, clock), side=c.side, mediator_id=c.mediator_id
         )
-    new = _propose(picked, c, c.mediator_id, True, clock)
-    assert new.assignment is not None
-    return new, ev.MediatorChosenJointly(
-        **_moved(s, new, clock),
-        mediator_id=c.mediator_id,
-        acceptance_due=new.assignment.acceptance_due,
-    )
+    return _chosen_jointly(s, picked, c, c.mediator_id, clock)
 
 
 @_move(cmd.AssignMediator, S.AWAITING_MEDIATOR)
