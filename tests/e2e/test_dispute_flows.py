@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -37,6 +36,7 @@ from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from server.demo import DEMO_PASSWORD
 from server.domain.identity import check_character
+from tests.e2e.processes import kill_group, stop_group
 from tests.e2e.test_first_command import (
     CHROMIUM_ARGS,
     CODE,
@@ -139,17 +139,10 @@ class DemoServer:
 
     def stop(self) -> int | None:
         """SIGTERM the server; its exit status, or None if it did not exit in time."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            return None
+        return stop_group(self.process, STOP_SECONDS)
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=STOP_SECONDS)
+        kill_group(self.process, STOP_SECONDS)
 
 
 def _yizhan(env: dict[str, str], *args: str) -> None:

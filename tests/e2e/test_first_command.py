@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import threading
@@ -25,6 +24,8 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from tests.e2e.processes import kill_group, stop_group
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(480)]
 
@@ -101,17 +102,10 @@ class RunningScript:
 
     def stop(self, timeout: float) -> int | None:
         """SIGTERM the process group; the exit status, or None if it did not exit in time."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
+        return stop_group(self.process, timeout)
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=STOP_SECONDS)
+        kill_group(self.process, STOP_SECONDS)
 
 
 def free_port() -> int:
