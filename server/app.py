@@ -13,6 +13,7 @@ from server.db.engine import Database
 from server.db.migrate import ensure_migrated
 from server.middlewares import context_middleware, error_middleware, transaction_middleware
 from server.notify import OutboxChannel
+from server.rooms import setup as rooms_setup
 from server.routes import (
     account,
     admin,
@@ -24,6 +25,7 @@ from server.routes import (
     health,
     home,
     queues,
+    rooms,
     roster_admin,
     workflow,
 )
@@ -77,11 +79,11 @@ def init_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_storage)
     for module in (
         health, auth, home, applications, disputes, workflow, queues, roster_admin, documents,
-        account, admin, api
+        account, admin, api, rooms
     ):  # fmt: skip
         module.setup(app)
     openapi.setup(app)
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)
     templating.setup(app)
-    sockets.attach(app)
+    rooms_setup.attach(app, sockets.attach(app))
     return app

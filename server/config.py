@@ -77,6 +77,19 @@ class Settings(BaseSettings):
     invitation_days: int = Field(default=14, ge=1, le=365)
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
 
+    # rooms: ICE servers handed to browsers (STUN URLs; a TURN URL with a coturn
+    # "use-auth-secret" shared secret, from which short-lived credentials are made)
+    stun_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    turn_url: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    turn_secret: SecretStr = SecretStr("")
+    turn_ttl_seconds: int = Field(default=6 * 3600, ge=60, le=7 * 24 * 3600)
+    # how long a dropped participant is shown as "reconnecting" before "left"
+    room_drop_grace_seconds: float = Field(default=30.0, ge=1, le=600)
+    # socket.io messages: at most this many per second (burst twice that), then refused;
+    # a socket that keeps flooding is disconnected
+    socket_rate: float = Field(default=20.0, ge=1, le=1000)
+    socket_max_bytes: int = Field(default=64 * 1024, ge=4096, le=16 * 1024 * 1024)
+
     # the court's calendar: public holidays off, make-up working days (调休) on
     holidays: Annotated[list[date], NoDecode] = Field(default_factory=list)
     extra_working_days: Annotated[list[date], NoDecode] = Field(default_factory=list)
@@ -98,7 +111,7 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "stun_urls", "turn_url", mode="before")
     @classmethod
     def _split_proxies(cls, value: Any) -> Any:
         if isinstance(value, str):

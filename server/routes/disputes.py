@@ -6,6 +6,7 @@ from aiohttp import web
 
 from server.context import db, require_login, settings
 from server.domain.documents import EVIDENCE_UPLOADERS
+from server.domain.roles import Permission, has_permission
 from server.pagination import page_args
 from server.routes import workflow
 from server.routes.common import path_id
@@ -32,6 +33,7 @@ async def dispute_detail(request: web.Request) -> web.Response:
             "file": file,
             "mask": disputes.mask_id_number,
             "may_upload": caller.role in EVIDENCE_UPLOADERS,
+            "may_invite_guests": has_permission(caller.role, Permission.RUN_SESSION),
             "evidence_max_mb": settings(request).evidence_max_mb,
             **await workflow.dispute_page_context(request, caller, file),
         },

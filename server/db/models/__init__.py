@@ -12,6 +12,7 @@ from server.db.models.disputes import (
 )
 from server.db.models.documents import Document
 from server.db.models.notify import OutboxMessage
+from server.db.models.rooms import ChatLine, RoomLogEntry, SessionGuest
 from server.db.models.roster import MediationOrganisation, Mediator
 from server.db.models.session_participants import CaseSessionParticipant
 from server.db.models.sessions import CaseSession
@@ -22,6 +23,7 @@ __all__ = [
     "Base",
     "CaseSession",
     "CaseSessionParticipant",
+    "ChatLine",
     "Consent",
     "Court",
     "Dispute",
@@ -35,6 +37,8 @@ __all__ = [
     "Mediator",
     "OneTimeCode",
     "OutboxMessage",
+    "RoomLogEntry",
+    "SessionGuest",
     "StoredObject",
     "User",
 ]

@@ -1,0 +1,1 @@
+"""The live rooms of sessions: signalling events, presence, guests, ICE servers."""
