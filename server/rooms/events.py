@@ -20,7 +20,7 @@ from server.domain.ids import parse_id
 from server.i18n import translate_in
 from server.rooms.guests import GuestPass
 from server.rooms.ice import ice_servers
-from server.rooms.live import LiveRoom, RoomHub, track_map
+from server.rooms.live import LiveRoom, Retired, RoomHub, track_map
 from server.services import rooms as service
 from server.sockets import Signalling
 
@@ -126,13 +126,17 @@ class RoomEvents:
             )
         if state.get("room") not in (None, session_id):
             raise Invalid(N_("Leave the other room first."))
-        live = await self.hub.room_for(facts, fresh=seat.role == "host")
         audio = _flag(data, "audio", True) is not False
         video = _flag(data, "video", True) is not False and data.get("audio_only") is not True
-
-        member, previous = await self.hub.enter(
-            live, seat, sid, locale, audio=audio, video=video, consented=facts.recording
-        )
+        while True:
+            live = await self.hub.room_for(facts, fresh=seat.role == "host")
+            try:
+                member, previous = await self.hub.enter(
+                    live, seat, sid, locale, audio=audio, video=video, consented=facts.recording
+                )
+                break
+            except Retired:  # let go of while we were coming in: a fresh one
+                continue
         await self.hub.sio.save_session(sid, {**state, "room": session_id, "member": member.id})
         if previous is not None:  # the same person opened the room elsewhere: that one goes
             await self.hub.sio.emit("room:notice", {"kind": "replaced", "message": ""}, to=previous)
@@ -155,6 +159,7 @@ class RoomEvents:
         await self.hub.detach(live, member.id)
         await self.hub.act(live, lambda: live.model.leave(member.id))
         await self._forget_room(sid)
+        await self.hub.retire_if_empty(live)
         return {"ok": True}
 
     async def disconnected(self, sid: str) -> None:

@@ -57,6 +57,10 @@ def refused(error: RoomRefused) -> DomainError:
     return kind(error.message, **error.params)
 
 
+class Retired(Exception):
+    """The room was let go of while someone was entering it: enter a fresh one."""
+
+
 def socket_room(session_id: int) -> str:
     return f"session:{session_id}"
 
@@ -72,6 +76,7 @@ class LiveRoom:
     drops: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     scopes: dict[str, str] = field(default_factory=dict)  # caucus id -> chat scope
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    retired: bool = False  # let go of by the hub: a new one takes its place
 
     @property
     def key(self) -> str:
@@ -258,6 +263,18 @@ class RoomHub:
 
     # --- presence -------------------------------------------------------------------
 
+    async def retire_if_empty(self, live: LiveRoom) -> None:
+        """Let go of a room nobody is in or reconnecting to (an ended room stays, so
+        that late comers are told it ended); the log keeps its record, and a hearing
+        resumes from it."""
+        async with self._creating, live.lock:
+            if live.model.ended or live.drops or any(m.present for m in live.model.members()):
+                return
+            if self.rooms.get(live.facts.session_id) is live:
+                del self.rooms[live.facts.session_id]
+                live.retired = True
+                await live.media.close()
+
     async def enter(
         self,
         live: LiveRoom,
@@ -271,6 +288,8 @@ class RoomHub:
     ) -> tuple[Member, str | None]:
         """The caller joins (or comes back to) the room on this socket."""
         async with live.lock:
+            if live.retired:
+                raise Retired
             try:
                 member = live.model.join(
                     seat.identity,
@@ -358,6 +377,7 @@ class RoomHub:
         async with live.lock:
             live.model.expire(member_id)
             await self.changed(live)
+        await self.retire_if_empty(live)
 
     async def peer_state(self, session_id: int, member_id: str, state: str) -> None:
         live = self.rooms.get(session_id)

@@ -318,3 +318,22 @@ async def test_the_server_keeps_the_clients_header_extension_ids_when_it_renegot
         ids = extension_ids(offer)
         assert all(len(numbers) == 1 for numbers in ids.values()), ids
         assert ids.get("urn:ietf:params:rtp-hdrext:sdes:mid") == {4}
+
+
+async def test_an_empty_room_is_let_go_and_opens_again_on_the_next_join(
+    clients: Clients, people: dict[str, Participant]
+) -> None:
+    session_id = await demo_session(clients)
+    host, zhang = people["host"], people["zhang"]
+    hub = clients.server.app[ROOMS]
+    await host.join(session_id)
+    await zhang.join(session_id)
+    await zhang.must("room:leave")
+    assert session_id in hub.rooms  # the host is still there
+    await host.must("room:leave")
+    assert session_id not in hub.rooms
+    again = await host.join(session_id)
+    assert again["state"]["my_role"] == "host"
+    assert session_id in hub.rooms
+    kinds = [row.kind for row in await room_log(clients, session_id)]
+    assert kinds.count("join") == 3
