@@ -118,9 +118,19 @@ def enter(page: Page, url: str, phone: str | None = None) -> str:
     expect(page.locator("#pj-join")).to_be_visible()
     page.locator("#pj-consent").check()
     page.locator("#pj-join").click()
-    page.wait_for_function("window.yizhanRoom && window.yizhanRoom.memberId()")
-    member_id: str = page.evaluate("window.yizhanRoom.memberId()")
-    return member_id
+    return str(until(page, "window.yizhanRoom && window.yizhanRoom.memberId()"))
+
+
+def until(page: Page, expression: str, seconds: float = 30) -> object:
+    """Poll an expression from the test (``wait_for_function`` would evaluate a string
+    inside the page, which its CSP rightly forbids)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = page.evaluate(expression)
+        if value:
+            return value
+        page.wait_for_timeout(100)
+    raise AssertionError(f"{page.url}: {expression} stayed false for {seconds:.0f} s")
 
 
 def frames(page: Page, member_id: str) -> int:
