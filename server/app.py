@@ -27,6 +27,7 @@ from server.routes import (
     queues,
     rooms,
     roster_admin,
+    transcripts,
     workflow,
 )
 from server.uploads import RetryPolicy, UploadOutbox
@@ -79,7 +80,7 @@ def init_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_storage)
     for module in (
         health, auth, home, applications, disputes, workflow, queues, roster_admin, documents,
-        account, admin, api, rooms
+        account, admin, api, rooms, transcripts
     ):  # fmt: skip
         module.setup(app)
     openapi.setup(app)

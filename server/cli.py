@@ -1,4 +1,5 @@
-"""The ``yizhan`` command: serve, migrate, create-user, demo, check, audit verify."""
+"""The ``yizhan`` command: serve, migrate, create-user, demo, check, audit verify,
+storage verify, transcribe."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import getpass
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from server.config import ConfigError, Settings, load_settings
 
@@ -261,7 +263,58 @@ def build_parser() -> argparse.ArgumentParser:
     verify = storage_sub.add_parser("verify", help="re-hash stored objects, report any mismatch")
     verify.add_argument("--sample", type=int, help="check only this many, chosen at random")
     verify.set_defaults(func=cmd_storage_verify)
+
+    transcribe = sub.add_parser("transcribe", help="print the transcript of an audio or video file")
+    transcribe.add_argument("file")
+    transcribe.add_argument("--model", help="speech model name or folder (YIZHAN_ASR_MODEL)")
+    transcribe.add_argument("--language", help="zh, en, ... (YIZHAN_ASR_LANGUAGE)")
+    transcribe.add_argument("--format", choices=["txt", "vtt", "srt", "json"], default="txt")
+    transcribe.set_defaults(func=cmd_transcribe)
     return parser
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    settings = _settings({"YIZHAN_ASR_MODEL": args.model} if args.model else None)
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"error: no such file: {path}", file=sys.stderr)
+        return 2
+    return asyncio.run(_transcribe(settings, path, args.language, args.format))
+
+
+async def _transcribe(settings: Settings, path: Path, language: str | None, kind: str) -> int:
+    from server.speech import load_engine
+    from transcription import formats
+    from transcription.files import transcribe_file
+    from transcription.models import ModelNotFound
+
+    def note(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    def done(fraction: float) -> None:
+        print(f"\r{fraction:6.1%}", end="", file=sys.stderr, flush=True)
+
+    try:
+        engine = await load_engine(settings, language=language, progress=note)
+    except ModelNotFound as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        segments = await transcribe_file(path, engine, language=language, progress=done)
+    except Exception as exc:  # PyAV's own errors for unreadable media differ by format
+        print(f"\nerror: cannot read {path}: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await engine.close()
+    print(file=sys.stderr)
+    writers = {
+        "txt": formats.to_text,
+        "vtt": formats.to_webvtt,
+        "srt": formats.to_srt,
+        "json": formats.to_json,
+    }
+    print(writers[kind](formats.cues(segments, {})))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

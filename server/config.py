@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     asr_language: str = "zh"
     asr_device: str = "auto"
     asr_cpu_threads: int = Field(default=2, ge=1, le=64)
+    # live captions and the transcript of rooms (the model loads when the first speech arrives)
+    captions: bool = True
+    asr_workers: int = Field(default=1, ge=1, le=16)
+    asr_max_streams: int = Field(default=4, ge=1, le=256)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)

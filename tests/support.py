@@ -107,6 +107,9 @@ def make_settings(data_dir: Path, database_url: str, **extra: str) -> Settings:
         "YIZHAN_ASR_MODEL": "tiny.en",
         "YIZHAN_LOGIN_SLOWDOWN_SECONDS": "0",
         "YIZHAN_LOG_FORMAT": "text",
+        # live captions load a speech model on the first speech: only tests/media/
+        # test_captions.py turns them on, so the other media tests' tones cost nothing
+        "YIZHAN_CAPTIONS": "false",
         **extra,
     }
     return load_settings(env)

@@ -13,14 +13,16 @@ from typing import Any
 
 from media.room import Member
 from media.sfu import MediaError
+from server.auth import access
 from server.auth.principal import Principal
-from server.db.models import ChatLine
-from server.domain.errors import N_, Forbidden, Invalid
+from server.db.models import CaseSession, ChatLine
+from server.domain.errors import N_, Forbidden, Invalid, NotFound
 from server.domain.ids import parse_id
 from server.i18n import translate_in
 from server.rooms.guests import GuestPass
 from server.rooms.ice import ice_servers
 from server.rooms.live import LiveRoom, Retired, RoomHub, track_map
+from server.rooms.names import transcript_room
 from server.services import rooms as service
 from server.sockets import Signalling
 
@@ -93,6 +95,7 @@ class RoomEvents:
         on("room:move", self.move)
         on("room:caucus_record", self.caucus_record)
         on("hearing:action", self.hearing)
+        on("transcript:watch", self.watch_transcript)
         signalling.on_disconnect(self.disconnected)
 
     # --- where the sender is ---------------------------------------------------------
@@ -107,6 +110,20 @@ class RoomEvents:
         if member.presence == "left":
             raise Forbidden(NOT_IN_ROOM)
         return live, member
+
+    async def watch_transcript(self, caller: Caller, sid: str, data: Any) -> dict[str, Any]:
+        """Staff and parties of the dispute get the session's final lines as they come."""
+        data = _dict(data)
+        session_id = parse_id(data.get("session_id"), "session_id")
+        if not isinstance(caller, Principal):
+            raise Forbidden(N_("No such session, or it is not yours to join."))
+        async with self.hub.database.transaction(write=False) as db:
+            case_session = await db.get(CaseSession, session_id)
+            if case_session is None:
+                raise NotFound(N_("No such session, or it is not yours to join."))
+            await access.dispute_for(db, caller, case_session.dispute_id)
+        await self.hub.sio.enter_room(sid, transcript_room(session_id))
+        return {"ok": True}
 
     # --- joining and leaving -----------------------------------------------------------
 

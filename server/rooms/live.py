@@ -37,6 +37,7 @@ from server.context import DATABASE, SETTINGS
 from server.db.engine import Database
 from server.domain.errors import Conflict, DomainError, Forbidden, Gone, Invalid, NotFound
 from server.i18n import translate_in
+from server.rooms.names import socket_room
 from server.services import rooms as service
 from server.services.rooms import LogRow, RoomSeat, SessionFacts
 
@@ -61,10 +62,6 @@ class Retired(Exception):
     """The room was let go of while someone was entering it: enter a fresh one."""
 
 
-def socket_room(session_id: int) -> str:
-    return f"session:{session_id}"
-
-
 @dataclass
 class LiveRoom:
     facts: SessionFacts
@@ -77,6 +74,9 @@ class LiveRoom:
     scopes: dict[str, str] = field(default_factory=dict)  # caucus id -> chat scope
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     retired: bool = False  # let go of by the hub: a new one takes its place
+    language: str = "zh"  # what the live transcription listens for
+    # the session clock's zero: media times (the audio tap's, captions') count from here
+    clock_start: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def key(self) -> str:
@@ -159,7 +159,12 @@ class RoomHub:
             model = Room(socket_room(facts.session_id), RoomKind(facts.kind), hearing_state=state)
             hooks = MediaHooks(self, facts.session_id)
             media = self.sfu.room(model.key, hooks, model.forwards)
-            live = LiveRoom(facts=facts, model=model, media=media)
+            live = LiveRoom(
+                facts=facts,
+                model=model,
+                media=media,
+                language=facts.language or self.settings.asr_language,
+            )
             self.rooms[facts.session_id] = live
             return live
 

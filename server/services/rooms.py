@@ -80,13 +80,15 @@ class SessionFacts:
     recording: bool
     requires_reverification: bool
     host_user_id: int | None
+    language: str | None  # of the live transcription; None: the court's default
 
 
 def room_kind(session_kind: str) -> str:
     return "hearing" if session_kind in HEARING_KINDS else "mediation"
 
 
-async def facts(db: AsyncSession, session_id: int) -> SessionFacts:
+async def facts(db: AsyncSession, session_id: int, *, joinable: bool = True) -> SessionFacts:
+    """What the room shows of its session; ``joinable``: refuse a held or cancelled one."""
     row = (
         await db.execute(
             select(CaseSession, Dispute, Court)
@@ -98,7 +100,7 @@ async def facts(db: AsyncSession, session_id: int) -> SessionFacts:
     if row is None:
         raise NotFound(N_("No such session, or it is not yours to join."))
     case_session, dispute, court = row
-    if case_session.status not in OPEN_STATUSES:
+    if joinable and case_session.status not in OPEN_STATUSES:
         raise Gone(N_("This session has ended or was cancelled."))
     kind = room_kind(case_session.kind)
     return SessionFacts(
@@ -112,6 +114,7 @@ async def facts(db: AsyncSession, session_id: int) -> SessionFacts:
         recording=case_session.recorded,
         requires_reverification=case_session.requires_reverification,
         host_user_id=case_session.host_user_id,
+        language=case_session.language,
     )
 
 

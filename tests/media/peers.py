@@ -103,6 +103,8 @@ class Participant:
         self.sio.on("room:chat", self._on_chat)
         self.sio.on("media:offer", self._on_offer)
         self.sio.on("error", self._on_error)
+        self.captions: list[dict[str, Any]] = []
+        self.sio.on("room:caption", self._on_caption)
 
     # --- socket -------------------------------------------------------------------------
 
@@ -143,6 +145,9 @@ class Participant:
     async def _on_chat(self, data: dict[str, Any]) -> None:
         self.chat.append(data)
 
+    async def _on_caption(self, data: dict[str, Any]) -> None:
+        self.captions.append(data)
+
     async def _on_error(self, data: dict[str, Any]) -> None:
         await self.errors.put(data)
 
@@ -165,7 +170,12 @@ class Participant:
     # --- media --------------------------------------------------------------------------
 
     async def publish(
-        self, *, audio: bool = True, video: bool = True, munge: Callable[[str], str] | None = None
+        self,
+        *,
+        audio: bool = True,
+        video: bool = True,
+        munge: Callable[[str], str] | None = None,
+        voice: MediaStreamTrack | None = None,
     ) -> None:
         """A fresh peer connection: mic, camera and an (empty) screen transceiver, offered."""
         if self.pc is not None:
@@ -174,7 +184,8 @@ class Participant:
         # leaves a second video m-line on a transport it then stops)
         pc = RTCPeerConnection(RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
         self.pc = pc
-        pc.addTransceiver(Tone() if audio else "audio", direction="sendrecv")
+        mic: MediaStreamTrack | str = voice or (Tone() if audio else "audio")
+        pc.addTransceiver(mic, direction="sendrecv")
         pc.addTransceiver(Pattern() if video else "video", direction="sendrecv")
         pc.addTransceiver("video", direction="sendonly")
         pc.on("track", self._on_track)

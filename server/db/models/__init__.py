@@ -17,6 +17,7 @@ from server.db.models.roster import MediationOrganisation, Mediator
 from server.db.models.session_participants import CaseSessionParticipant
 from server.db.models.sessions import CaseSession
 from server.db.models.storage import StoredObject
+from server.db.models.transcripts import TranscriptEdit, TranscriptLine
 
 __all__ = [
     "AuditEvent",
@@ -40,5 +41,7 @@ __all__ = [
     "RoomLogEntry",
     "SessionGuest",
     "StoredObject",
+    "TranscriptEdit",
+    "TranscriptLine",
     "User",
 ]

@@ -26,6 +26,8 @@ class CaseSession(Base):
     host_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     requires_reverification: Mapped[bool] = mapped_column(Boolean, default=True)
     recorded: Mapped[bool] = mapped_column(Boolean, default=True)
+    # the language the live transcription listens for (None: the court's YIZHAN_ASR_LANGUAGE)
+    language: Mapped[str | None] = mapped_column(String(8))
     opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
