@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from server.config import Settings, load_settings
 from server.db import migrate
 from server.db.engine import Database
-from server.db.models import OutboxMessage
+from server.db.models import CaseSession, OutboxMessage
 from server.demo import DEMO_PASSWORD, seed
 
 POSTGRES_URL = os.environ.get(
@@ -193,3 +193,15 @@ def environment(**values: str) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+async def demo_session(clients: Clients) -> int:
+    """The id of the demo loan dispute's scheduled mediation (hosted by tiaojie)."""
+    db = Database(clients.settings.database_url)
+    try:
+        async with db.transaction(write=False) as session:
+            found = await session.scalar(select(CaseSession.id).where(CaseSession.dispute_id == 1))
+    finally:
+        await db.dispose()
+    assert found is not None
+    return found

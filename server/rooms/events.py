@@ -9,9 +9,10 @@ check the sender's role, and returns the acknowledgement.  Errors become the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from media.room import Member
+from media.room import Member, Room
 from media.sfu import MediaError
 from server.auth import access
 from server.auth.principal import Principal
@@ -334,39 +335,39 @@ class RoomEvents:
         await self.hub.act(live, lambda: live.model.lock(member.id, locked))
         return {"ok": True}
 
-    async def mute(self, caller: Caller, sid: str, data: Any) -> dict[str, Any]:
-        data = _dict(data)
+    async def _on_member(
+        self,
+        sid: str,
+        data: Any,
+        change: Callable[[Room, str, str], object],
+        notice: str,
+        message: str,
+    ) -> dict[str, Any]:
+        """A host control aimed at one member, who is told who did it."""
         live, member = await self._where(sid)
-        target = _member_id(data)
-        await self.hub.act(live, lambda: live.model.mute(member.id, target))
-        await self.hub.notify(
-            live, target, "muted", N_("%(name)s has muted your microphone."), member.name
-        )
+        target = _member_id(_dict(data))
+        await self.hub.act(live, lambda: change(live.model, member.id, target))
+        await self.hub.notify(live, target, notice, message, member.name)
         return {"ok": True}
+
+    async def mute(self, caller: Caller, sid: str, data: Any) -> dict[str, Any]:
+        return await self._on_member(
+            sid, data, Room.mute, "muted", N_("%(name)s has muted your microphone.")
+        )
 
     async def unmute_request(self, caller: Caller, sid: str, data: Any) -> dict[str, Any]:
-        data = _dict(data)
-        live, member = await self._where(sid)
-        target = _member_id(data)
-        await self.hub.act(live, lambda: live.model.request_unmute(member.id, target))
-        await self.hub.notify(
-            live,
-            target,
+        return await self._on_member(
+            sid,
+            data,
+            Room.request_unmute,
             "unmute_requested",
             N_("%(name)s asks you to turn on your microphone."),
-            member.name,
         )
-        return {"ok": True}
 
     async def stop_video(self, caller: Caller, sid: str, data: Any) -> dict[str, Any]:
-        data = _dict(data)
-        live, member = await self._where(sid)
-        target = _member_id(data)
-        await self.hub.act(live, lambda: live.model.stop_video(member.id, target))
-        await self.hub.notify(
-            live, target, "video_stopped", N_("%(name)s has turned off your camera."), member.name
+        return await self._on_member(
+            sid, data, Room.stop_video, "video_stopped", N_("%(name)s has turned off your camera.")
         )
-        return {"ok": True}
 
     async def remove(self, caller: Caller, sid: str, data: Any) -> dict[str, Any]:
         data = _dict(data)

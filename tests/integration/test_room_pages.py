@@ -11,21 +11,10 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 
 from server.db.engine import Database
-from server.db.models import AuditEvent, CaseSession, LoginSession, RoomLogEntry
-from tests.support import Clients
+from server.db.models import AuditEvent, LoginSession, RoomLogEntry
+from tests.support import Clients, demo_session
 
 ZHANG, WANG = "13800000001", "13800000003"
-
-
-async def demo_session(clients: Clients) -> int:
-    db = Database(clients.settings.database_url)
-    try:
-        async with db.transaction(write=False) as session:
-            found = await session.scalar(select(CaseSession.id).where(CaseSession.dispute_id == 1))
-    finally:
-        await db.dispose()
-    assert found is not None
-    return found
 
 
 async def run_sql(clients: Clients, statement: Any) -> None:

@@ -10,14 +10,12 @@ the room's language is English)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from aiortc.contrib.media import MediaPlayer
 from sqlalchemy import select
 
-from server.app import init_app
 from server.config import Settings
 from server.db.engine import Database
 from server.db.models import CaseSession, TranscriptLine
@@ -48,20 +46,6 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return make_settings(tmp_path / "data", database_url, YIZHAN_CAPTIONS="true")
-
-
-@pytest.fixture
-async def clients(settings: Settings) -> AsyncIterator[Clients]:
-    from aiohttp.test_utils import TestServer
-
-    server = TestServer(init_app(settings), host="127.0.0.1")
-    await server.start_server()
-    pool = Clients(server, settings)
-    try:
-        yield pool
-    finally:
-        await pool.close()
-        await server.close()
 
 
 async def demo_session(clients: Clients) -> int:

@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import select
 
 from server.db.engine import Database
-from server.db.models import CaseSession, RoomLogEntry
+from server.db.models import RoomLogEntry
 from server.rooms.setup import ROOMS
 from tests.media.peers import Participant, party_cookie, staff_cookie
-from tests.support import Clients
+from tests.support import Clients, demo_session
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -28,17 +28,6 @@ ZHANG, LI = "13800000001", "13800000002"
 @pytest.fixture(params=["sqlite"])
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-async def demo_session(clients: Clients) -> int:
-    db = Database(clients.settings.database_url)
-    try:
-        async with db.transaction(write=False) as session:
-            found = await session.scalar(select(CaseSession.id).where(CaseSession.dispute_id == 1))
-    finally:
-        await db.dispose()
-    assert found is not None
-    return found
 
 
 async def room_log(clients: Clients, session_id: int) -> list[RoomLogEntry]:
