@@ -216,9 +216,9 @@ async def test_a_wav_and_its_video_containers_give_the_same_text(
     print(f"\n{texts}")
     reference = " ".join(speech.ENGLISH[1:3])
     assert speech.wer(reference, texts[".wav"]) <= ENGLISH_WER_BOUND
-    assert speech.words(texts[".mp4"]) == speech.words(texts[".wav"])
-    # Opus is lossy: tiny.en heard one or two of the 17 words differently in the runs
-    # measured (AAC at 96 kb/s gave the same words every time)
+    # both codecs are lossy: tiny.en heard one or two of the 17 words differently in some
+    # runs (Opus more often; AAC at 96 kb/s once gave "take" for "state" in CI)
+    assert speech.wer(texts[".wav"], texts[".mp4"]) <= 0.15
     assert speech.wer(texts[".wav"], texts[".webm"]) <= 0.15
 
 
