@@ -138,6 +138,8 @@ async def test_merging_splitting_and_marking_undisputed_facts(clients: Clients) 
 
     page = await (await clerk.get(f"/sessions/{session_id}/transcript")).text()
     assert "约定一年后归还" in page and 'data-may-edit="true"' in page
+    dispute = await (await clerk.get("/disputes/1")).text()
+    assert f'href="/sessions/{session_id}/transcript"' in dispute
 
 
 async def test_parties_read_their_own_transcript_but_cannot_change_it(clients: Clients) -> None:
