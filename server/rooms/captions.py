@@ -91,7 +91,7 @@ class Captions:
         stream = self.streams.get(key)
         if stream is not None:
             return stream
-        live = self._live(frame.room)
+        live = self.hub.by_key(frame.room)
         if live is None or frame.member_id not in live.seats:
             return None
         engine = await self.engine()
@@ -108,13 +108,6 @@ class Captions:
             self.streams[key] = stream
         return stream
 
-    def _live(self, room_key: str) -> LiveRoom | None:
-        try:
-            session_id = int(room_key.split(":", 1)[1])
-        except (IndexError, ValueError):
-            return None
-        return self.hub.rooms.get(session_id)
-
     @staticmethod
     def _vocabulary(live: LiveRoom) -> list[str]:
         names = sorted({seat.name for seat in live.seats.values()})
@@ -125,7 +118,7 @@ class Captions:
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
             for key, stream in list(self.streams.items()):
-                live = self._live(key[0])
+                live = self.hub.by_key(key[0])
                 member = find(live, key[1]) if live is not None else None
                 if member is None or not member.present:
                     self.streams.pop(key, None)
@@ -144,16 +137,12 @@ class Captions:
             audience = live.model.audience(member_id)
         except Exception:
             audience = []
-        for listener in audience:
-            sid = live.sids.get(listener)
-            if sid is None:
-                continue
-            locale = live.locales.get(listener, "zh_CN")
-            await self.hub.sio.emit(
-                "room:caption",
-                self._caption(member_id, seat.name, seat.seat, locale, segment),
-                to=sid,
-            )
+        await self.hub.emit_each(
+            live,
+            audience,
+            "room:caption",
+            lambda locale: self._caption(member_id, seat.name, seat.seat, locale, segment),
+        )
         if segment.final:
             await self._keep(live, member_id, segment)
 

@@ -58,6 +58,13 @@ def _flag(data: dict[str, Any], name: str, default: bool | None = None) -> bool 
     return value
 
 
+def _required_flag(data: dict[str, Any], name: str) -> bool:
+    value = _flag(data, name)
+    if value is None:
+        raise Invalid(N_("This field is required: %(field)s."), field=name)
+    return value
+
+
 def _member_ids(data: dict[str, Any]) -> list[str]:
     ids = data.get("member_ids")
     if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
@@ -275,9 +282,7 @@ class RoomEvents:
     async def hand(self, caller: Caller, sid: str, data: Any) -> dict[str, Any]:
         data = _dict(data)
         live, member = await self._where(sid)
-        raised = _flag(data, "raised")
-        if raised is None:
-            raise Invalid(N_("This field is required: %(field)s."), field="raised")
+        raised = _required_flag(data, "raised")
         await self.hub.act(live, lambda: live.model.raise_hand(member.id, raised))
         return {"ok": True}
 
@@ -293,12 +298,10 @@ class RoomEvents:
                 db, live.facts, seat, live.chat_scope(member.subroom), text
             )
         audience = set(live.model.audience(member.id)) | {member.id}
-        for member_id in audience:
-            sid_of = live.sids.get(member_id)
-            if sid_of is not None:
-                locale = live.locales.get(member_id, "zh_CN")
-                await self.hub.sio.emit("room:chat", chat_json(line, live, locale), to=sid_of)
-        return {"ok": True, "message": chat_json(line, live, live.locales.get(member.id, "zh_CN"))}
+        await self.hub.emit_each(
+            live, audience, "room:chat", lambda locale: chat_json(line, live, locale)
+        )
+        return {"ok": True, "message": chat_json(line, live, live.locale_of(member.id))}
 
     # --- host controls -------------------------------------------------------------------
 
@@ -306,8 +309,7 @@ class RoomEvents:
         data = _dict(data)
         live, member = await self._where(sid)
         if data.get("all") is True:
-            admitted = [m.id for m in live.model.members() if m.subroom == "lobby"]
-            await self.hub.act(live, lambda: live.model.admit_all(member.id))
+            admitted = await self.hub.act(live, lambda: live.model.admit_all(member.id))
         else:
             target = _member_id(data)
             admitted = [target]
@@ -317,21 +319,18 @@ class RoomEvents:
         return {"ok": True}
 
     async def to_lobby(self, caller: Caller, sid: str, data: Any) -> dict[str, Any]:
-        data = _dict(data)
-        live, member = await self._where(sid)
-        target = _member_id(data)
-        await self.hub.act(live, lambda: live.model.to_lobby(member.id, target))
-        await self.hub.notify(
-            live, target, "to_lobby", N_("The host has moved you to the waiting room.")
+        return await self._on_member(
+            sid,
+            data,
+            Room.to_lobby,
+            "to_lobby",
+            N_("The host has moved you to the waiting room."),
         )
-        return {"ok": True}
 
     async def lock(self, caller: Caller, sid: str, data: Any) -> dict[str, Any]:
         data = _dict(data)
         live, member = await self._where(sid)
-        locked = _flag(data, "locked")
-        if locked is None:
-            raise Invalid(N_("This field is required: %(field)s."), field="locked")
+        locked = _required_flag(data, "locked")
         await self.hub.act(live, lambda: live.model.lock(member.id, locked))
         return {"ok": True}
 
@@ -418,9 +417,7 @@ class RoomEvents:
         data = _dict(data)
         live, member = await self._where(sid)
         subroom = _text(data, "subroom", 32)
-        record = _flag(data, "record")
-        if record is None:
-            raise Invalid(N_("This field is required: %(field)s."), field="record")
+        record = _required_flag(data, "record")
         await self.hub.act(live, lambda: live.model.set_caucus_record(member.id, subroom, record))
         return {"ok": True}
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -36,7 +36,7 @@ from server.config import Settings
 from server.context import DATABASE, SETTINGS
 from server.db.engine import Database
 from server.domain.errors import Conflict, DomainError, Forbidden, Gone, Invalid, NotFound
-from server.i18n import translate_in
+from server.i18n import DEFAULT_LOCALE, translate_in
 from server.rooms.names import socket_room
 from server.services import rooms as service
 from server.services.rooms import LogRow, RoomSeat, SessionFacts
@@ -81,6 +81,9 @@ class LiveRoom:
     @property
     def key(self) -> str:
         return socket_room(self.facts.session_id)
+
+    def locale_of(self, member_id: str) -> str:
+        return self.locales.get(member_id, DEFAULT_LOCALE)
 
     def chat_scope(self, subroom: str) -> str:
         """Where a chat line is filed: a caucus gets a scope of its own each time it opens."""
@@ -168,10 +171,16 @@ class RoomHub:
             self.rooms[facts.session_id] = live
             return live
 
+    def by_key(self, room_key: str) -> LiveRoom | None:
+        """The live room of a media room key (``session:<id>``), if there is one."""
+        prefix, _, number = room_key.partition(":")
+        if prefix != "session" or not number.isdigit():
+            return None
+        return self.rooms.get(int(number))
+
     def recorded(self, room_key: str, member_id: str) -> bool:
         """Whether a member's audio goes to the transcription tap now."""
-        session_id = int(room_key.split(":", 1)[1])
-        live = self.rooms.get(session_id)
+        live = self.by_key(room_key)
         return live is not None and live.model.recorded(member_id)
 
     async def close(self) -> None:
@@ -231,7 +240,7 @@ class RoomHub:
             log.exception("room %s: could not write %d log rows", live.key, len(rows))
 
     def state_for(self, live: LiveRoom, member_id: str) -> dict[str, Any]:
-        locale = live.locales.get(member_id, "zh_CN")
+        locale = live.locale_of(member_id)
         facts = live.facts
         state = live.model.snapshot(member_id, translate=lambda text: translate_in(locale, text))
         for member in state.get("members", []):
@@ -256,15 +265,29 @@ class RoomHub:
     async def notify(
         self, live: LiveRoom, member_id: str, kind: str, message: str, by: str = ""
     ) -> None:
-        sid = live.sids.get(member_id)
-        if sid is None:
-            return
-        locale = live.locales.get(member_id, "zh_CN")
-        await self.sio.emit(
+        await self.emit_each(
+            live,
+            [member_id],
             "room:notice",
-            {"kind": kind, "by": by, "message": translate_in(locale, message, name=by)},
-            to=sid,
+            lambda locale: {
+                "kind": kind,
+                "by": by,
+                "message": translate_in(locale, message, name=by),
+            },
         )
+
+    async def emit_each(
+        self,
+        live: LiveRoom,
+        member_ids: Iterable[str],
+        event: str,
+        payload: Callable[[str], dict[str, Any]],
+    ) -> None:
+        """Send an event to each of these members who is connected, in their language."""
+        for member_id in member_ids:
+            sid = live.sids.get(member_id)
+            if sid is not None:
+                await self.sio.emit(event, payload(live.locale_of(member_id)), to=sid)
 
     # --- presence -------------------------------------------------------------------
 

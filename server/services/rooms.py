@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import audit
@@ -332,7 +332,7 @@ async def chat_history(
             select(ChatLine)
             .where(
                 ChatLine.session_id == session_id,
-                or_(*[ChatLine.subroom == subroom for subroom in subrooms]),
+                ChatLine.subroom.in_(list(subrooms)),
             )
             .order_by(ChatLine.id.desc())
             .limit(CHAT_HISTORY)
