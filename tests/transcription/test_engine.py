@@ -22,7 +22,7 @@ import pytest
 from tests.transcription import speech
 from transcription import chinese
 from transcription.engine import Engine
-from transcription.files import transcribe_file
+from transcription.files import AudioFile, transcribe_file
 from transcription.models import ModelNotFound, resolve
 from transcription.stream import Segment, Word
 from transcription.vad import Audio, SpeechGate, to_float
@@ -195,31 +195,52 @@ def ffmpeg(source: Path, target: Path, *codec: str) -> Path:
     return target
 
 
-@pytest.mark.timeout(90)
+def file_pcm(path: Path) -> bytes:
+    audio = AudioFile(path)
+    try:
+        out = b""
+        while piece := audio.read():
+            out += piece
+        return out
+    finally:
+        audio.close()
+
+
+async def file_text(path: Path, engine: Engine) -> str:
+    fractions: list[float] = []
+    segments = await transcribe_file(path, engine, language="en", progress=fractions.append)
+    assert fractions[-1] == 1.0 and fractions == sorted(fractions)
+    return " ".join(s.text for s in segments)
+
+
+@pytest.mark.timeout(120)
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
 async def test_a_wav_and_its_video_containers_give_the_same_text(
     engine: Engine, folder: Path
 ) -> None:
     pcm, _ = speech.conversation(speech.ENGLISH[1:3], folder, pause=0.8)
     wav = speech.write_wav(folder / "two.wav", pcm)
-    webm = ffmpeg(wav, folder / "two.webm", "-c:a", "libopus", "-b:a", "96k")
-    mp4 = ffmpeg(
-        wav, folder / "two.mp4", "-f", "lavfi", "-i", "color=c=black:s=160x120:r=10",
-        "-shortest", "-c:v", "libx264", "-c:a", "aac", "-b:a", "96k",
-    )  # fmt: skip
-    texts = {}
-    for path in (wav, webm, mp4):
-        fractions: list[float] = []
-        segments = await transcribe_file(path, engine, language="en", progress=fractions.append)
-        texts[path.suffix] = " ".join(s.text for s in segments)
-        assert fractions[-1] == 1.0 and fractions == sorted(fractions)
-    print(f"\n{texts}")
+    video = ("-f", "lavfi", "-i", "color=c=black:s=160x120:r=10", "-shortest")
+    # lossless audio beside a video track: the file reader must pick the audio and give
+    # back the very samples, so the engine hears exactly what it heard from the WAV
+    mkv = ffmpeg(wav, folder / "two.mkv", *video, "-c:v", "libvpx", "-c:a", "flac")
+    mov = ffmpeg(wav, folder / "two.mov", *video, "-c:v", "libx264", "-c:a", "pcm_s16le")
+    assert file_pcm(wav) == pcm
+    assert file_pcm(mkv) == pcm
+    assert file_pcm(mov) == pcm
     reference = " ".join(speech.ENGLISH[1:3])
-    assert speech.wer(reference, texts[".wav"]) <= ENGLISH_WER_BOUND
-    # both codecs are lossy: tiny.en heard one or two of the 17 words differently in some
-    # runs (Opus more often; AAC at 96 kb/s once gave "take" for "state" in CI)
-    assert speech.wer(texts[".wav"], texts[".mp4"]) <= 0.15
-    assert speech.wer(texts[".wav"], texts[".webm"]) <= 0.15
+    texts = {path.suffix: await file_text(path, engine) for path in (wav, mkv)}
+    assert texts[".mkv"] == texts[".wav"]
+    # lossy codecs change the samples, and tiny.en then hears a hard word ("mediator")
+    # differently from run to run ("me-dader", "meat-taker", "media"): each is judged
+    # against the known text with the same bound as the WAV, not word for word against it
+    webm = ffmpeg(wav, folder / "two.webm", "-c:a", "libopus", "-b:a", "96k")
+    mp4 = ffmpeg(wav, folder / "two.mp4", *video, "-c:v", "libx264", "-c:a", "aac", "-b:a", "96k")
+    for path in (webm, mp4):
+        texts[path.suffix] = await file_text(path, engine)
+    print(f"\n{texts}")
+    for suffix, text in texts.items():
+        assert speech.wer(reference, text) <= ENGLISH_WER_BOUND, suffix
 
 
 @pytest.fixture(scope="module")
