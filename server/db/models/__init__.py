@@ -11,12 +11,14 @@ from server.db.models.disputes import (
     DisputeStaff,
 )
 from server.db.models.documents import Document
+from server.db.models.jobs import Job
 from server.db.models.notify import OutboxMessage
 from server.db.models.rooms import ChatLine, RoomLogEntry, SessionGuest
 from server.db.models.roster import MediationOrganisation, Mediator
 from server.db.models.session_participants import CaseSessionParticipant
 from server.db.models.sessions import CaseSession
 from server.db.models.storage import StoredObject
+from server.db.models.transcript_reviews import TranscriptReview, TranscriptSignoff
 from server.db.models.transcripts import TranscriptEdit, TranscriptLine
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "DisputeParty",
     "DisputeStaff",
     "Document",
+    "Job",
     "LoginSession",
     "LoginThrottle",
     "MediationOrganisation",
@@ -43,5 +46,7 @@ __all__ = [
     "StoredObject",
     "TranscriptEdit",
     "TranscriptLine",
+    "TranscriptReview",
+    "TranscriptSignoff",
     "User",
 ]
