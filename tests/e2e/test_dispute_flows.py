@@ -26,6 +26,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -178,19 +179,21 @@ def _wait_until_serving(server: DemoServer, timeout: float) -> None:
         time.sleep(0.2)
 
 
-@pytest.fixture
-def demo_server(tmp_path: Path) -> Iterator[DemoServer]:
-    """The demo court, migrated and seeded into a fresh data folder, served on a free port."""
+@contextmanager
+def serve_demo(folder: Path, **settings: str) -> Iterator[DemoServer]:
+    """The demo court, migrated and seeded into ``folder``, served on a free port; extra
+    ``YIZHAN_*`` settings (e.g. ``YIZHAN_ASR_MODEL="tiny.en"``) go to every command."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("YIZHAN_")},
-        "YIZHAN_DATA_DIR": str(tmp_path / "data"),
+        "YIZHAN_DATA_DIR": str(folder / "data"),
         "YIZHAN_LOG_FORMAT": "text",
         "YIZHAN_LOGIN_SLOWDOWN_SECONDS": "0",
+        **settings,
     }
     _yizhan(env, "migrate")
     _yizhan(env, "demo")
     port = free_port()
-    log = tmp_path / "serve.log"
+    log = folder / "serve.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [
@@ -219,6 +222,13 @@ def demo_server(tmp_path: Path) -> Iterator[DemoServer]:
         server.kill()
         # shown by pytest only when the test failed
         print(f"--- output of the server ---\n{server.output()}")
+
+
+@pytest.fixture
+def demo_server(tmp_path: Path) -> Iterator[DemoServer]:
+    """The demo court on its embedded defaults."""
+    with serve_demo(tmp_path) as server:
+        yield server
 
 
 @pytest.fixture

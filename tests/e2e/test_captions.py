@@ -1,0 +1,140 @@
+"""Live captions in a browser: a party's fake microphone plays known English speech.
+
+The demo court is served with the small English model (tiny.en) and English as the
+court's language. 张三's Chromium reads its microphone from a WAV file that espeak-ng
+made from known sentences (``--use-file-for-fake-audio-capture``; the file loops). The
+host's page must show 张三's final captions, close to the known text, under his name
+and seat; the host can hide the captions; the clerk-facing transcript page lists the
+lines that were stored under 张三's name.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+
+from tests.e2e.test_dispute_flows import (
+    MEDIATOR,
+    ZHANG_PHONE,
+    DemoServer,
+    party_page,
+    serve_demo,
+    staff_page,
+)
+from tests.e2e.test_room import DEMO_SESSION, MEDIA_ARGS, enter
+from tests.transcription import speech
+from transcription.models import ModelNotFound, resolve
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.timeout(300),
+    pytest.mark.skipif(not speech.have_tools(), reason="needs espeak-ng and sox"),
+]
+
+SAID = speech.ENGLISH[1:3]
+# tiny.en on espeak speech that went through Opus in the browser and back: the known words
+# it must catch (recall, so that the file's looping and extra words do not matter)
+LEAST_RECALL = 0.6
+
+# every final caption of one member on this page, as text
+FINALS_OF = """(memberId) => [...document.querySelectorAll(
+    `#caption-lines li.caption[data-member-id="${memberId}"] .caption-text`)]
+    .map((el) => el.textContent).join(" ")"""
+
+
+def recall(known: str, heard: str) -> float:
+    want = speech.words(known)
+    got = set(speech.words(heard))
+    return sum(word in got for word in want) / len(want)
+
+
+@pytest.fixture
+def caption_server(tmp_path: Path) -> Iterator[DemoServer]:
+    try:
+        resolve("tiny.en", tmp_path / "models")
+    except ModelNotFound as exc:
+        pytest.skip(str(exc))
+    with serve_demo(
+        tmp_path, YIZHAN_ASR_MODEL="tiny.en", YIZHAN_ASR_LANGUAGE="en", YIZHAN_CAPTIONS="true"
+    ) as server:
+        yield server
+
+
+@pytest.fixture
+def speech_wav(tmp_path: Path) -> Path:
+    pcm, _ = speech.conversation(SAID, tmp_path, pause=1.5)
+    return speech.write_wav(tmp_path / "microphone.wav", pcm + speech.silence(2.0))
+
+
+def launch(playwright: Playwright, *extra: str) -> Browser:
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("the e2e tests need a `chromium` executable on PATH; none was found")
+    return playwright.chromium.launch(
+        executable_path=executable, headless=True, args=[*MEDIA_ARGS, *extra]
+    )
+
+
+def test_a_partys_speech_shows_as_captions_and_lands_in_the_transcript(
+    caption_server: DemoServer, speech_wav: Path
+) -> None:
+    url = caption_server.url
+    with sync_playwright() as playwright:
+        staff = launch(playwright)
+        talking = launch(playwright, f"--use-file-for-fake-audio-capture={speech_wav}")
+        try:
+            host = staff_page(staff, url, MEDIATOR)
+            enter(host, url)
+            zhang = party_page(talking, url, ZHANG_PHONE, "张三")
+            zhang_id = enter(zhang, url, ZHANG_PHONE)
+            host.locator("[data-action=admit_all]").first.click()
+
+            known = " ".join(SAID)
+            heard = wait_for_captions(host, zhang_id, known)
+            line = host.locator(f'#caption-lines li.caption[data-member-id="{zhang_id}"]').first
+            expect(line.locator(".caption-who")).to_contain_text("张三")
+
+            # each user may hide the captions; the choice is theirs alone
+            host.locator("#captions-toggle").click()
+            expect(host.locator("#captions")).to_have_class(re.compile("captions--hidden"))
+            expect(zhang.locator("#captions")).not_to_have_class(re.compile("captions--hidden"))
+
+            transcript = transcript_text(host, url)
+            assert "张三" in transcript
+            assert recall(known, transcript) >= LEAST_RECALL, (heard, transcript)
+        finally:
+            talking.close()
+            staff.close()
+
+
+def wait_for_captions(page: Page, member_id: str, known: str, seconds: float = 120) -> str:
+    """Until this page shows final captions of the member that catch most known words."""
+    heard = ""
+
+    def caught() -> bool:
+        nonlocal heard
+        heard = str(page.evaluate(FINALS_OF, member_id))
+        return recall(known, heard) >= LEAST_RECALL
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if caught():
+            print(f"\ncaptions heard: {heard!r} (recall {recall(known, heard):.2f})")
+            return heard
+        page.wait_for_timeout(500)
+    raise AssertionError(f"captions caught too little of {known!r}: {heard!r}")
+
+
+def transcript_text(page: Page, url: str) -> str:
+    view = page.context.new_page()
+    try:
+        view.goto(f"{url}sessions/{DEMO_SESSION}/transcript")
+        return view.locator("main").inner_text()
+    finally:
+        view.close()
