@@ -137,14 +137,14 @@ class Captions:
             audience = live.model.audience(member_id)
         except Exception:
             audience = []
+        if segment.final:  # stored first: a final caption anyone saw survives a crash
+            await self._keep(live, member_id, segment)
         await self.hub.emit_each(
             live,
             audience,
             "room:caption",
             lambda locale: self._caption(member_id, seat.name, seat.seat, locale, segment),
         )
-        if segment.final:
-            await self._keep(live, member_id, segment)
 
     @staticmethod
     def _caption(

@@ -27,7 +27,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -134,6 +134,8 @@ class DemoServer:
     url: str
     process: subprocess.Popen[bytes]
     log: Path
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+    port: int = 0
 
     def output(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
@@ -144,6 +146,10 @@ class DemoServer:
 
     def kill(self) -> None:
         kill_group(self.process, STOP_SECONDS)
+
+    def restart(self) -> None:
+        """The same server again on the same port and data, after it died."""
+        self.process = launch_server(self.env, self.port, self.log).process
 
 
 def _yizhan(env: dict[str, str], *args: str) -> None:
@@ -179,22 +185,9 @@ def _wait_until_serving(server: DemoServer, timeout: float) -> None:
         time.sleep(0.2)
 
 
-@contextmanager
-def serve_demo(folder: Path, **settings: str) -> Iterator[DemoServer]:
-    """The demo court, migrated and seeded into ``folder``, served on a free port; extra
-    ``YIZHAN_*`` settings (e.g. ``YIZHAN_ASR_MODEL="tiny.en"``) go to every command."""
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("YIZHAN_")},
-        "YIZHAN_DATA_DIR": str(folder / "data"),
-        "YIZHAN_LOG_FORMAT": "text",
-        "YIZHAN_LOGIN_SLOWDOWN_SECONDS": "0",
-        **settings,
-    }
-    _yizhan(env, "migrate")
-    _yizhan(env, "demo")
-    port = free_port()
-    log = folder / "serve.log"
-    with log.open("wb") as sink:
+def launch_server(env: dict[str, str], port: int, log: Path) -> DemoServer:
+    """``serve --demo`` on ``port`` with ``env``, its output appended to ``log``."""
+    with log.open("ab") as sink:
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -214,9 +207,30 @@ def serve_demo(folder: Path, **settings: str) -> Iterator[DemoServer]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = DemoServer(f"http://{HOST}:{port}/", process, log)
+    server = DemoServer(f"http://{HOST}:{port}/", process, log, env, port)
     try:
         _wait_until_serving(server, STARTUP_SECONDS)
+    except BaseException:
+        server.kill()
+        raise
+    return server
+
+
+@contextmanager
+def serve_demo(folder: Path, **settings: str) -> Iterator[DemoServer]:
+    """The demo court, migrated and seeded into ``folder``, served on a free port; extra
+    ``YIZHAN_*`` settings (e.g. ``YIZHAN_ASR_MODEL="tiny.en"``) go to every command."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("YIZHAN_")},
+        "YIZHAN_DATA_DIR": str(folder / "data"),
+        "YIZHAN_LOG_FORMAT": "text",
+        "YIZHAN_LOGIN_SLOWDOWN_SECONDS": "0",
+        **settings,
+    }
+    _yizhan(env, "migrate")
+    _yizhan(env, "demo")
+    server = launch_server(env, free_port(), folder / "serve.log")
+    try:
         yield server
     finally:
         server.kill()
