@@ -12,19 +12,18 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from tests.transcription import speech
+from tests.transcription.streams import Recorder, ScriptedEngine, model, stream_speech
 from transcription import chinese
 from transcription.engine import Engine
 from transcription.files import AudioFile, transcribe_file
-from transcription.models import ModelNotFound, resolve
-from transcription.stream import Segment, Word
+from transcription.stream import Word
 from transcription.vad import Audio, SpeechGate, to_float
 
 pytestmark = pytest.mark.skipif(not speech.have_tools(), reason="needs espeak-ng and sox")
@@ -35,69 +34,9 @@ pytestmark = pytest.mark.skipif(not speech.have_tools(), reason="needs espeak-ng
 ENGLISH_WER_BOUND = 0.45
 
 
-def model(name: str, cache: Path) -> Path:
-    try:
-        return resolve(name, cache).path
-    except ModelNotFound as exc:
-        pytest.skip(str(exc))
-
-
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("speech")
-
-
 @pytest.fixture(scope="module")
 def english(folder: Path) -> tuple[bytes, list[tuple[float, float]]]:
     return speech.conversation(speech.ENGLISH, folder)
-
-
-@pytest.fixture(scope="module")
-def tiny_en(folder: Path) -> Path:
-    return model("tiny.en", folder / "models")
-
-
-@pytest.fixture
-async def engine(tiny_en: Path) -> AsyncIterator[Engine]:
-    eng = Engine(tiny_en, language="en", max_streams=2)
-    await eng.start()
-    yield eng
-    await eng.close()
-
-
-class Recorder:
-    """Collects a stream's Segments with the time each arrived."""
-
-    def __init__(self) -> None:
-        self.segments: list[Segment] = []
-
-    async def __call__(self, segment: Segment) -> None:
-        self.segments.append(segment)
-
-    @property
-    def finals(self) -> list[Segment]:
-        return [s for s in self.segments if s.final]
-
-    @property
-    def text(self) -> str:
-        return " ".join(s.text for s in self.finals)
-
-
-async def stream_speech(
-    engine: Engine, pcm: bytes, *, key: str = "s", lockstep: bool = True, start: float = 0.0
-) -> Recorder:
-    """Feed ``pcm`` in 20-ms frames; in lockstep, wait for the engine after each chunk."""
-    recorder = Recorder()
-    stream = engine.open_stream(key, on_segment=recorder, language="en")
-    per_chunk = round(engine.chunk * 50)
-    for i, (frame, at) in enumerate(speech.frames(pcm, start), 1):
-        stream.feed(frame, at)
-        if lockstep and i % per_chunk == 0:
-            await stream.idle()
-        elif not lockstep and i % 5 == 0:
-            await asyncio.sleep(0.02)  # five times real time
-    await stream.finish()
-    return recorder
 
 
 @pytest.mark.timeout(90)
@@ -274,25 +213,6 @@ async def test_chinese_with_multilingual_base_comes_out_simplified(
         assert not re.search(r"[\u4e00-\u9fff][,.?!]", text)
     finally:
         await engine.close()
-
-
-class ScriptedEngine(Engine):
-    """No model: each decode 'hears' one word per half second of its audio."""
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(Path("no-model"), language="en", **options)
-        self.lengths: list[float] = []
-
-    def _load(self) -> Any:
-        return None
-
-    def _warm_up(self) -> None:
-        return None
-
-    def decode(self, audio: Audio, language: str, prompt: str) -> list[Word]:
-        seconds = len(audio) / speech.RATE
-        self.lengths.append(seconds)
-        return [Word(f"w{i}.", i * 0.5, i * 0.5 + 0.4) for i in range(int(seconds * 2))]
 
 
 @pytest.mark.timeout(60)
