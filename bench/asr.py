@@ -1,18 +1,22 @@
 """What live transcription costs: caption latency, lag, accuracy and decoder load.
 
-    .venv/bin/python -m bench.asr [--model base,tiny.en] [--seconds 30] [--full-window]
+    .venv/bin/python -m bench.asr [--model base,tiny.en] [--speakers 1,2,4,8]
+                                 [--seconds 30] [--file-seconds 120] [--full-window]
                                  [--chunk 0.5]
 
-For each model (CPU, int8, 2 threads, one worker) and for one speaker and then four
-speaking at once, espeak-ng English is fed to the engine in real time in 20-ms frames.
-Measured in the same process, nothing asserted:
+For each model (CPU, int8, 2 threads, one worker), the baseline is plain
+``faster_whisper.WhisperModel.transcribe`` (its defaults: beam 5, 30-s windows) of the
+same audio, run in the same process. Measured, nothing asserted:
 
-- latency: from when a word was spoken (its end in the fed audio; word times inside a
-  final Segment are interpolated by characters) to when its final caption arrived,
-  p50/p95; ``lag growth`` is the p50 of the second half of the run minus the first;
-- WER of the streamed finals against the text, and of an offline ``transcribe()`` of
-  the same audio (``engine.decode`` on the whole track);
-- decoder busy fraction, decodes, dropped interim work.
+- a long file: the engine's file path (``transcription.files.transcribe_file``: speech
+  gate, one decode per utterance) against ``transcribe()`` of the same WAV: seconds,
+  real-time factor (processing time / audio time), WER, and the ratio of the two times;
+- live: 1, 2, 4 and 8 speakers at once, espeak-ng English fed in real time in 20-ms
+  frames. Latency from when a word was spoken (its end in the fed audio; word times
+  inside a final Segment are interpolated by characters) to its final caption, p50/p95;
+  ``lag growth`` is the p50 of the second half of the run minus the first; WER of the
+  streamed finals next to ``transcribe()`` of each speaker's track; decoder busy
+  fraction, decodes, dropped interim work.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import numpy as np
 
 from tests.transcription import speech
 from transcription.engine import Engine
+from transcription.files import transcribe_file
 from transcription.models import resolve
 from transcription.stream import Segment
 
@@ -120,10 +125,54 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q))
 
 
+class Baseline:
+    """Plain ``WhisperModel.transcribe`` with its defaults, on the same CPU settings."""
+
+    def __init__(self, model_path: Path) -> None:
+        from faster_whisper import WhisperModel
+
+        self.model = WhisperModel(str(model_path), device="cpu", compute_type="int8", cpu_threads=2)
+        self.wer: dict[int, float] = {}  # per track, computed once
+
+    def transcribe(self, audio: np.ndarray | str) -> tuple[str, float]:
+        """The text and the seconds it took."""
+        started = time.perf_counter()
+        segments, _ = self.model.transcribe(audio, language="en")
+        text = " ".join(s.text.strip() for s in segments)
+        return text, time.perf_counter() - started
+
+    def track_wer(self, i: int, track: Track) -> float:
+        if i not in self.wer:
+            audio = np.frombuffer(track.pcm, dtype="<i2").astype(np.float32) / 32768.0
+            self.wer[i] = speech.wer(track.text, self.transcribe(audio)[0])
+        return self.wer[i]
+
+
+async def long_file(model_path: Path, baseline: Baseline, track: Track, folder: Path) -> None:
+    wav = speech.write_wav(folder / "long.wav", track.pcm)
+    seconds = len(track.pcm) / 2 / speech.RATE
+    engine = Engine(model_path, language="en", max_streams=1)
+    await engine.start()
+    try:
+        started = time.perf_counter()
+        segments = await transcribe_file(wav, engine, language="en")
+        took = time.perf_counter() - started
+    finally:
+        await engine.close()
+    text = " ".join(s.text for s in segments)
+    plain_text, plain = await asyncio.to_thread(baseline.transcribe, str(wav))
+    print(
+        f"  file of {seconds:.0f} s: engine {took:5.1f} s (RTF {took / seconds:.3f}, WER "
+        f"{speech.wer(track.text, text):.3f}); transcribe() {plain:5.1f} s (RTF "
+        f"{plain / seconds:.3f}, WER {speech.wer(track.text, plain_text):.3f}); "
+        f"engine/transcribe time {took / plain:.2f}"
+    )
+
+
 async def scenario(
     model_path: Path,
     tracks: list[Track],
-    offline: dict[int, float],
+    baseline: Baseline,
     short_window: bool,
     chunk: float,
 ) -> None:
@@ -139,13 +188,11 @@ async def scenario(
     try:
         outcomes = await run_live(engine, tracks)
         stats = engine.stats()
-        for i, track in enumerate(tracks):
-            if i not in offline:
-                audio = np.frombuffer(track.pcm, dtype="<i2").astype(np.float32) / 32768.0
-                words = await asyncio.to_thread(engine.decode, audio, "en", "")
-                offline[i] = speech.wer(track.text, " ".join(w.text for w in words))
     finally:
         await engine.close()
+    offline_wer = [
+        await asyncio.to_thread(baseline.track_wer, i, track) for i, track in enumerate(tracks)
+    ]
     lat = [lat for o in outcomes for _, lat in o.latencies]
     half = max(len(t.pcm) for t in tracks) / 2 / speech.RATE / 2
     first = [lat for o in outcomes for at, lat in o.latencies if at < half]
@@ -154,14 +201,13 @@ async def scenario(
         speech.wer(t.text, " ".join(s.text for s in o.finals))
         for t, o in zip(tracks, outcomes, strict=True)
     ]
-    offline_wer = [offline[i] for i in range(len(tracks))]
     print(
         f"  {len(tracks)} speaker(s), {time.perf_counter() - started:5.1f} s wall: "
         f"final latency p50 {percentile(lat, 50):.2f} s p95 {percentile(lat, 95):.2f} s "
         f"(words {len(lat)}); lag growth {percentile(second, 50) - percentile(first, 50):+.2f} s"
     )
     print(
-        f"    WER streaming {statistics.mean(streamed):.3f} offline "
+        f"    WER streaming {statistics.mean(streamed):.3f} transcribe() "
         f"{statistics.mean(offline_wer):.3f} (difference "
         f"{statistics.mean(streamed) - statistics.mean(offline_wer):+.3f}); "
         f"busy {stats['busy_fraction']:.2f}, decodes {stats['decodes']} "
@@ -170,10 +216,18 @@ async def scenario(
     )
 
 
-async def main(models: list[str], seconds: float, short_window: bool, chunk: float) -> None:
+async def main(
+    models: list[str],
+    speakers: list[int],
+    seconds: float,
+    file_seconds: float,
+    short_window: bool,
+    chunk: float,
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        tracks = build_tracks(folder, 4, seconds)
+        tracks = build_tracks(folder, max(speakers), seconds)
+        long_track = build_tracks(folder, 1, file_seconds)[0]
         for name in models:
             resolved = resolve(name, folder / "models")
             window = "short" if short_window else "full 30-s"
@@ -181,15 +235,18 @@ async def main(models: list[str], seconds: float, short_window: bool, chunk: flo
                 f"{name} ({resolved.source}), int8, 2 threads, 1 worker, {window} encoder "
                 f"window, interim every {chunk:g} s or more, {seconds:.0f} s of speech"
             )
-            offline: dict[int, float] = {}
-            await scenario(resolved.path, tracks[:1], offline, short_window, chunk)
-            await scenario(resolved.path, tracks, offline, short_window, chunk)
+            baseline = Baseline(resolved.path)
+            await long_file(resolved.path, baseline, long_track, folder)
+            for count in speakers:
+                await scenario(resolved.path, tracks[:count], baseline, short_window, chunk)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="base,tiny.en", help="comma-separated model names")
+    parser.add_argument("--speakers", default="1,2,4,8", help="comma-separated speaker counts")
     parser.add_argument("--seconds", type=float, default=30.0, help="speech per speaker")
+    parser.add_argument("--file-seconds", type=float, default=120.0, help="length of the long file")
     parser.add_argument(
         "--full-window", action="store_true", help="decode with transcribe()'s padded 30 s"
     )
@@ -197,4 +254,13 @@ if __name__ == "__main__":
         "--chunk", type=float, default=0.5, help="least seconds of speech between decodes"
     )
     args = parser.parse_args()
-    asyncio.run(main(args.model.split(","), args.seconds, not args.full_window, args.chunk))
+    asyncio.run(
+        main(
+            args.model.split(","),
+            [int(n) for n in args.speakers.split(",")],
+            args.seconds,
+            args.file_seconds,
+            not args.full_window,
+            args.chunk,
+        )
+    )
