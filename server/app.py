@@ -11,6 +11,7 @@ from server.config import Settings
 from server.context import CHANNEL, DATABASE, METRICS, OUTBOX, SETTINGS, SPOOL, STORE
 from server.db.engine import Database
 from server.db.migrate import ensure_migrated
+from server.jobs import setup as jobs_setup
 from server.middlewares import context_middleware, error_middleware, transaction_middleware
 from server.notify import OutboxChannel
 from server.rooms import setup as rooms_setup
@@ -24,9 +25,12 @@ from server.routes import (
     documents,
     health,
     home,
+    jobs,
     queues,
     rooms,
     roster_admin,
+    statements,
+    transcript_review,
     transcripts,
     workflow,
 )
@@ -78,9 +82,10 @@ def init_app(settings: Settings) -> web.Application:
     app[CHANNEL] = OutboxChannel(log_bodies=settings.demo)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_storage)
+    app.cleanup_ctx.append(jobs_setup.run_jobs)
     for module in (
         health, auth, home, applications, disputes, workflow, queues, roster_admin, documents,
-        account, admin, api, rooms, transcripts
+        account, admin, api, rooms, transcripts, transcript_review, jobs, statements
     ):  # fmt: skip
         module.setup(app)
     openapi.setup(app)

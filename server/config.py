@@ -71,6 +71,16 @@ class Settings(BaseSettings):
     storage_retention_days: int = Field(default=0, ge=0, le=36500)
     evidence_max_mb: int = Field(default=100, ge=1, le=4096)
     upload_retry_max_seconds: float = Field(default=60.0, ge=0.1, le=3600)
+    # recorded statements of asynchronous hearings (audio or video)
+    statement_max_mb: int = Field(default=500, ge=1, le=8192)
+
+    # background jobs (transcribing uploaded recordings, exports): workers per process
+    # (speech decoding is heavy: one on a small machine), attempts before a job fails,
+    # and how long a running job may go without a heartbeat before it is resumed elsewhere
+    job_workers: int = Field(default=1, ge=1, le=16)
+    job_max_attempts: int = Field(default=3, ge=1, le=20)
+    job_heartbeat_seconds: float = Field(default=5.0, ge=0.1, le=300)
+    job_stale_seconds: float = Field(default=60.0, ge=1, le=86400)
 
     session_hours: int = Field(default=12, ge=1, le=24 * 30)
     login_max_failures: int = Field(default=5, ge=1)

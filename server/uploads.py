@@ -154,10 +154,11 @@ class UploadOutbox:
                 log.exception("upload outbox round failed")
                 wait = self.policy.max_delay
             self._wake.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the
+            # cancellation that stop() sends when the wake-up lands at the same moment
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._wake.wait(), timeout=wait if wait is not None else 30.0
-                )
+                async with asyncio.timeout(wait if wait is not None else 30.0):
+                    await self._wake.wait()
 
     async def _upload(self, row: StoredObject) -> int:
         path = self.spool.path_for(row.key)

@@ -18,6 +18,7 @@ class DocumentKind(StrEnum):
     AGREEMENT = "agreement"
     RULING = "ruling"
     SERVICE_CERTIFICATE = "service_certificate"
+    STATEMENT_RECORDING = "statement_recording"  # a recorded statement, asynchronous hearing
 
 
 KIND_LABELS = {
@@ -28,6 +29,7 @@ KIND_LABELS = {
     DocumentKind.AGREEMENT: N_("Mediation agreement"),
     DocumentKind.RULING: N_("Ruling"),
     DocumentKind.SERVICE_CERTIFICATE: N_("Service certificate"),
+    DocumentKind.STATEMENT_RECORDING: N_("Recorded statement (asynchronous hearing)"),
 }
 
 DEFAULT_LIMITS = {
@@ -38,6 +40,7 @@ DEFAULT_LIMITS = {
     DocumentKind.AGREEMENT: 20 * MIB,
     DocumentKind.RULING: 20 * MIB,
     DocumentKind.SERVICE_CERTIFICATE: 20 * MIB,
+    DocumentKind.STATEMENT_RECORDING: 500 * MIB,
 }
 
 # signed documents and recordings are evidence of what happened: never replaced
@@ -48,6 +51,7 @@ WRITE_ONCE = frozenset(
         DocumentKind.AGREEMENT,
         DocumentKind.RULING,
         DocumentKind.SERVICE_CERTIFICATE,
+        DocumentKind.STATEMENT_RECORDING,
     }
 )
 
@@ -62,6 +66,7 @@ ACCEPTED_TYPES = {
     DocumentKind.AGREEMENT: frozenset({"pdf"}),
     DocumentKind.RULING: frozenset({"pdf"}),
     DocumentKind.SERVICE_CERTIFICATE: frozenset({"pdf"}),
+    DocumentKind.STATEMENT_RECORDING: frozenset({"wav", "mp3", "m4a", "mp4", "webm"}),
 }
 
 STAFF_READERS = frozenset({Role.MEDIATOR, Role.JUDGE, Role.CLERK, Role.COURT_ADMIN})
@@ -76,6 +81,7 @@ READERS = {
     DocumentKind.AGREEMENT: EVERYONE_ON_THE_DISPUTE,
     DocumentKind.RULING: EVERYONE_ON_THE_DISPUTE,
     DocumentKind.SERVICE_CERTIFICATE: EVERYONE_ON_THE_DISPUTE,
+    DocumentKind.STATEMENT_RECORDING: EVERYONE_ON_THE_DISPUTE,
 }
 
 # who may upload evidence to a dispute they are on (walk-ins: the clerk on a party's behalf)

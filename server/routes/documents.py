@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import quote
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import func, select
 
@@ -17,32 +16,18 @@ from server.auth.principal import Principal
 from server.context import DATABASE, OUTBOX, SPOOL, STORE, db, require_login, settings
 from server.db.models import StoredObject
 from server.domain.documents import DocumentKind
-from server.domain.errors import N_, Gone, InternalError, Invalid, NotFound, Unavailable
+from server.domain.errors import N_, Gone, InternalError, NotFound, Unavailable
 from server.domain.roles import Permission
 from server.pagination import page_args, paginate
 from server.routes.common import path_id
+from server.routes.multipart import received_file, streams_body
 from server.services import documents
 from server.templating import render
 from storage.base import ByteRange, ObjectMissing, StorageError
-from storage.spool import TooLarge
 
 LINK_SALT = "yizhan.download-link.v1"
 LINK_SECONDS = 300
-MULTIPART_OVERHEAD = 64 * 1024
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def streams_body(handler: Handler) -> Handler:
-    """Mark a handler that reads a long body: its request transaction only reads."""
-    handler.streams_body = True  # type: ignore[attr-defined]
-    return handler
-
-
-async def _file_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
-    while chunk := await part.read_chunk(256 * 1024):
-        yield chunk
 
 
 @streams_body
@@ -51,38 +36,20 @@ async def upload_evidence(request: web.Request) -> web.Response:
     dispute_id = path_id(request)
     await documents.may_upload_evidence(db(request), caller, dispute_id)
     limit = settings(request).evidence_max_mb * 1024 * 1024
-    if request.content_length is not None and request.content_length > limit + MULTIPART_OVERHEAD:
-        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
-    try:
-        reader = await request.multipart()
-    except (ValueError, AssertionError, KeyError):
-        raise Invalid(N_("The upload is not a valid multipart form."), field="file") from None
-    title = ""
-    spool = request.app[SPOOL]
-    spooled = None
-    try:
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                raise Invalid(N_("The upload is not a valid multipart form."), field="file")
-            if part.name == "title" and part.filename is None:
-                title = (await part.read_chunk(1024)).decode("utf-8", "replace")
-            elif part.name == "file" and part.filename is not None and spooled is None:
-                filename = part.filename
-                spooled = await spool.receive(_file_chunks(part), limit=limit)
-        if spooled is None:
-            raise Invalid(N_("Choose a file to upload."), field="file")
-        async with request.app[DATABASE].transaction(write=True) as session:
-            document, stored = await documents.store_document(
-                session, spool, spooled, principal=caller, dispute_id=dispute_id,
-                kind=DocumentKind.EVIDENCE, filename=filename, title=title,
-            )  # fmt: skip
-    except TooLarge:
-        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=limit + 1) from None
-    except ValueError:  # aiohttp's word for a malformed multipart body
-        raise Invalid(N_("The upload is not a valid multipart form."), field="file") from None
-    finally:
-        if spooled is not None:
-            await spool.discard(spooled.path)  # gone already if the document was recorded
+    async with (
+        received_file(request, limit) as upload,
+        request.app[DATABASE].transaction(write=True) as session,
+    ):
+        document, stored = await documents.store_document(
+            session,
+            request.app[SPOOL],
+            upload.spooled,
+            principal=caller,
+            dispute_id=dispute_id,
+            kind=DocumentKind.EVIDENCE,
+            filename=upload.filename,
+            title=upload.title,
+        )
     request.app[OUTBOX].wake()
     return web.json_response(documents.document_json(document, stored), status=201)
 

@@ -16,12 +16,14 @@ from server.context import db, require_login
 from server.db.models import TranscriptEdit, TranscriptLine
 from server.domain.errors import N_, NotFound
 from server.domain.roles import Permission, has_permission
-from server.i18n import gettext
+from server.i18n import current_locale, gettext
+from server.jobs.setup import RUNNER
 from server.openapi import documented
 from server.routes.api import body
 from server.routes.common import path_id
+from server.routes.jobs import JobOut, job_json
+from server.services import jobs, transcript_exports, transcript_review, transcripts
 from server.services import rooms as room_service
-from server.services import transcripts
 from server.templating import render
 from transcription.formats import Cue, to_json, to_srt, to_text, to_webvtt
 
@@ -83,6 +85,14 @@ class Split(BaseModel):
     at: int = Field(description="character position to cut at")
 
 
+class ExportIn(BaseModel):
+    format: str = Field(description="docx or pdf", pattern="^(docx|pdf)$")
+
+
+class ExportOut(BaseModel):
+    job: JobOut
+
+
 async def transcript_page(request: web.Request) -> web.Response:
     caller = require_login(request)
     session_id = path_id(request, "session_id")
@@ -95,6 +105,7 @@ async def transcript_page(request: web.Request) -> web.Response:
             "session": facts,
             "lines": [line_json(line) for line in rows],
             "may_edit": has_permission(caller.role, Permission.EDIT_TRANSCRIPT),
+            "review": await transcript_review.state(db(request), caller, session_id),
         },
     )
 
@@ -201,11 +212,34 @@ async def download(request: web.Request) -> web.Response:
     )
 
 
+@documented(
+    "Make the transcript as DOCX or PDF in the court's layout (a background job; its result "
+    "names the stored document)",
+    body=ExportIn,
+    response=ExportOut,
+)
+async def export(request: web.Request) -> web.Response:
+    caller = require_login(request)
+    data = await body(request, ExportIn)
+    job = await transcript_exports.request_export(
+        db(request),
+        request.app[RUNNER],
+        caller,
+        path_id(request, "session_id"),
+        data.format,
+        current_locale.get(),
+    )
+    return web.json_response({"job": job_json(job, details=jobs.sees_details(caller))}, status=202)
+
+
 def setup(app: web.Application) -> None:
     r = app.router
     r.add_get("/sessions/{session_id}/transcript", transcript_page, name="transcript")
     r.add_get("/sessions/{session_id}/transcript.{format}", download, name="transcript_download")
     r.add_get("/api/v1/sessions/{session_id}/transcript", transcript_lines, name="api_transcript")
+    r.add_post(
+        "/api/v1/sessions/{session_id}/transcript/exports", export, name="api_transcript_export"
+    )
     r.add_post("/api/v1/transcript/lines/{id}", correct, name="api_transcript_correct")
     r.add_post("/api/v1/transcript/lines/{id}/undisputed", undisputed, name="api_transcript_mark")
     r.add_post("/api/v1/transcript/lines/{id}/merge", merge, name="api_transcript_merge")

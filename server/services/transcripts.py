@@ -3,11 +3,16 @@ them, the clerk's corrections (every one a new version, with who and when), merg
 splitting lines, and marking undisputed facts (无争议事实).
 
 Reading needs the dispute (parties read their own disputes' transcripts); changing a
-line needs ``Permission.EDIT_TRANSCRIPT`` on the dispute.
+line needs ``Permission.EDIT_TRANSCRIPT`` on the dispute.  Once the parties' review has
+frozen the transcript no line changes again; while the review is open, every change
+gives the text a new hash (``canonical`` and ``digest``), so that answers given to the
+earlier text no longer count.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,11 +24,12 @@ from server import audit
 from server.audit import AuditEntry
 from server.auth import access
 from server.auth.principal import Principal
-from server.db.models import CaseSession, TranscriptEdit, TranscriptLine
+from server.db.models import CaseSession, TranscriptEdit, TranscriptLine, TranscriptReview
 from server.domain.errors import N_, Conflict, Invalid, NotFound
 from server.domain.roles import Permission
 
 MAX_LINE = 5000
+REVIEW_OPEN, REVIEW_FROZEN = "open", "frozen"
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,13 @@ async def lines(
     db: AsyncSession, principal: Principal, session_id: int, *, hidden: bool = False
 ) -> Sequence[TranscriptLine]:
     await _session(db, principal, session_id, Permission.VIEW_DISPUTE)
+    return await session_lines(db, session_id, hidden=hidden)
+
+
+async def session_lines(
+    db: AsyncSession, session_id: int, *, hidden: bool = False
+) -> Sequence[TranscriptLine]:
+    """A session's lines in the order the transcript shows them (callers check access)."""
     query = select(TranscriptLine).where(TranscriptLine.session_id == session_id)
     if not hidden:
         query = query.where(TranscriptLine.hidden.is_(False))
@@ -86,11 +99,84 @@ async def lines(
     ).all()
 
 
+def canonical(rows: Sequence[TranscriptLine]) -> str:
+    """The visible lines as one canonical JSON text: what a review's hash is taken of.
+
+    Each line gives its id, seat (the message id, not a translation), speaker's name,
+    start and end (seconds, to the millisecond), text and whether it is an undisputed
+    fact, in the order the transcript shows them; keys sorted, no spaces, UTF-8.
+    """
+    return json.dumps(
+        [
+            {
+                "id": line.id,
+                "seat": line.seat,
+                "name": line.name,
+                "start": round(line.start, 3),
+                "end": round(line.end, 3),
+                "text": line.text,
+                "undisputed": line.undisputed,
+            }
+            for line in rows
+        ],
+        ensure_ascii=False,
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+
+
+def digest(text: str) -> str:
+    """The SHA-256 (hex) of a canonical text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+async def current_hash(db: AsyncSession, session_id: int) -> tuple[str, str]:
+    """The canonical text of a session's visible lines as they stand, and its hash."""
+    text = canonical(await session_lines(db, session_id))
+    return text, digest(text)
+
+
+async def _review(db: AsyncSession, session_id: int) -> TranscriptReview | None:
+    """The session's review, locked for this transaction; a frozen one refuses edits."""
+    review = await db.scalar(
+        select(TranscriptReview).where(TranscriptReview.session_id == session_id).with_for_update()
+    )
+    if review is not None and review.state == REVIEW_FROZEN:
+        raise Conflict(
+            N_("The parties' review has frozen this transcript: it can no longer be changed.")
+        )
+    return review
+
+
+async def _rehash(db: AsyncSession, principal: Principal, session_id: int) -> None:
+    """After an edit: an open review is now of a new text (earlier answers stop counting)."""
+    review = await _review(db, session_id)
+    if review is None:
+        return
+    await db.flush()
+    _, sha256 = await current_hash(db, session_id)
+    if sha256 == review.sha256:
+        return
+    before, review.sha256 = review.sha256, sha256
+    await audit.append(
+        db,
+        AuditEntry(
+            action="transcript.review_changed",
+            actor=principal.actor(),
+            object_type="transcript_review",
+            object_id=review.id,
+            dispute_id=review.dispute_id,
+            details={"session_id": session_id, "before": before, "sha256": sha256},
+        ),
+    )
+
+
 async def _line(db: AsyncSession, principal: Principal, line_id: int) -> TranscriptLine:
     line = await db.get(TranscriptLine, line_id)
     if line is None:
         raise NotFound(N_("No such transcript line."))
     await access.dispute_for(db, principal, line.dispute_id, Permission.EDIT_TRANSCRIPT)
+    await _review(db, line.session_id)
     if line.hidden:
         raise Conflict(N_("This line was merged into another or removed."))
     return line
@@ -143,6 +229,7 @@ async def correct(
     line = await _line(db, principal, line_id)
     line.text = _clean(text)
     await _version(db, principal, line, "corrected", version)
+    await _rehash(db, principal, line.session_id)
     return line
 
 
@@ -153,6 +240,7 @@ async def mark_undisputed(
     if line.undisputed != undisputed:
         line.undisputed = undisputed
         await _version(db, principal, line, "marked" if undisputed else "unmarked", None)
+        await _rehash(db, principal, line.session_id)
     return line
 
 
@@ -173,6 +261,7 @@ async def merge(
     second.hidden = True
     await _version(db, principal, first, "merged", None)
     await _version(db, principal, second, "merged", None)
+    await _rehash(db, principal, first.session_id)
     return first
 
 
@@ -214,6 +303,7 @@ async def split(
             by_name=principal.name,
         )
     )
+    await _rehash(db, principal, line.session_id)
     return line, rest
 
 

@@ -5,7 +5,8 @@ court's language. 张三's Chromium reads its microphone from a WAV file that es
 made from known sentences (``--use-file-for-fake-audio-capture=...%noloop``: played once,
 after a few seconds of silence that cover joining and being admitted). The host's page
 must show 张三's final captions, close to the known text, under his name and seat; the
-host can hide the captions; the transcript page lists the lines stored under his name.
+host can hide the captions; the transcript page lists the lines stored under his name and
+makes a PDF of them (a background job whose progress the page follows).
 
 The crash test kills the server (SIGKILL) while 张三 is still speaking, starts it again
 on the same data, and finds every final caption the host had seen in the transcript.
@@ -104,6 +105,8 @@ def test_a_partys_speech_shows_as_captions_and_lands_in_the_transcript(
             transcript = transcript_text(host, url)
             assert "张三" in transcript
             assert recall(known, transcript) >= LEAST_RECALL, (heard, transcript)
+            pdf = exported_pdf(host, url)
+            assert pdf.startswith(b"%PDF"), pdf[:20]
         finally:
             talking.close()
             staff.close()
@@ -177,5 +180,21 @@ def transcript_text(page: Page, url: str) -> str:
     try:
         view.goto(f"{url}sessions/{DEMO_SESSION}/transcript")
         return view.locator("main").inner_text()
+    finally:
+        view.close()
+
+
+def exported_pdf(page: Page, url: str) -> bytes:
+    """The transcript page's PDF button: a job with a progress bar, then a link to the file."""
+    view = page.context.new_page()
+    try:
+        view.goto(f"{url}sessions/{DEMO_SESSION}/transcript")
+        view.locator("[data-export=pdf]").click()
+        expect(view.locator("#export-list .job progress")).to_be_visible()
+        link = view.locator("a[data-exported=pdf]")
+        expect(link).to_be_visible(timeout=90_000)
+        href = link.get_attribute("href")
+        assert href, "the finished export has no link"
+        return view.request.get(url.rstrip("/") + href).body()
     finally:
         view.close()

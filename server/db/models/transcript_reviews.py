@@ -44,11 +44,15 @@ class TranscriptSignoff(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     name: Mapped[str] = mapped_column(String(200))
     seat: Mapped[str] = mapped_column(String(64), default="")  # msgid
-    decision: Mapped[str] = mapped_column(String(16))  # confirmed, objected
+    # confirmed, objected (the party's own answer); refused, absent (the clerk's record)
+    decision: Mapped[str] = mapped_column(String(16))
     sha256: Mapped[str] = mapped_column(String(64))  # the text they answered
     objection: Mapped[str] = mapped_column(Text, default="")  # 补正: what they say is wrong
     line_id: Mapped[int | None] = mapped_column(ForeignKey("transcript_lines.id"))
     verified_by: Mapped[str] = mapped_column(String(32), default="")  # one_time_code
+    # the clerk who recorded a refusal or an absence, and what they noted
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str] = mapped_column(Text, default="")
     ip: Mapped[str] = mapped_column(String(64), default="")
     user_agent: Mapped[str] = mapped_column(String(400), default="")
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,5 +1,8 @@
 // The transcript page: new final lines arrive live (socket.io "transcript:line");
-// a clerk corrects, merges, splits and marks lines through the JSON API.
+// a clerk corrects, merges, splits and marks lines through the JSON API.  The parties'
+// review panel: the clerk opens and freezes the review; a party confirms the version
+// shown (its SHA-256 goes with the request; a stale code sends them to confirm their
+// identity first and back) or objects to it.
 
 const root = document.getElementById("transcript");
 const list = document.getElementById("transcript-lines");
@@ -27,7 +30,11 @@ async function post(path, body) {
     credentials: "same-origin",
   });
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error((data.error && data.error.message) || strings.failed);
+  if (!response.ok) {
+    const error = new Error((data.error && data.error.message) || strings.failed);
+    error.code = data.error && data.error.code;
+    throw error;
+  }
   return data;
 }
 
@@ -94,3 +101,112 @@ if (window.io) {
   socket.on("connect", () => socket.emit("transcript:watch", { session_id: sessionId }, () => {}));
   socket.on("transcript:line", appendLine);
 }
+
+// --- the parties' review -----------------------------------------------------------
+
+const review = document.getElementById("review");
+const reviewStatus = document.getElementById("review-status");
+
+function sayReview(text) {
+  reviewStatus.textContent = text;
+  reviewStatus.hidden = !text;
+}
+
+function reviewPath(action) {
+  return `/api/v1/sessions/${sessionId}/transcript/review/${action}`;
+}
+
+function missingParties(form) {
+  return [...form.querySelectorAll("fieldset[data-user-id]")].map((set) => ({
+    user_id: Number(set.dataset.userId),
+    reason: set.querySelector('[name="reason"]').value,
+    note: set.querySelector('[name="note"]').value,
+  }));
+}
+
+async function reviewAct(event) {
+  const target = event.target.closest("[data-review]");
+  if (!target) return;
+  const action = target.dataset.review;
+  if ((action === "open" && event.type !== "click") || (action !== "open" && event.type !== "submit")) {
+    return;
+  }
+  event.preventDefault();
+  const sha256 = review.dataset.sha256;
+  target.querySelectorAll("button").forEach((button) => { button.disabled = true; });
+  if (target.tagName === "BUTTON") target.disabled = true;
+  try {
+    if (action === "open") {
+      await post(reviewPath("open"), {});
+    } else if (action === "confirm") {
+      await post(reviewPath("confirm"), { sha256 });
+    } else if (action === "object") {
+      const line = target.querySelector('[name="line_id"]').value;
+      await post(reviewPath("object"), {
+        sha256,
+        text: target.querySelector('[name="text"]').value,
+        line_id: line ? Number(line) : null,
+      });
+    } else if (action === "freeze") {
+      await post(reviewPath("freeze"), { sha256, missing: missingParties(target) });
+    }
+    sayReview(strings.done);
+    window.location.reload();
+  } catch (error) {
+    if (error.code === "reverification_required") {
+      const back = `${window.location.pathname}#review`;
+      window.location.assign(`/reverify?next=${encodeURIComponent(back)}`);
+      return;
+    }
+    sayReview(error.message);
+    target.querySelectorAll("button").forEach((button) => { button.disabled = false; });
+    if (target.tagName === "BUTTON") target.disabled = false;
+  }
+}
+
+if (review) {
+  review.addEventListener("click", reviewAct);
+  review.addEventListener("submit", reviewAct);
+}
+
+// --- DOCX and PDF in the court's layout: a background job, followed until the file is stored
+
+const exportList = document.getElementById("export-list");
+
+function followExport(fmt, job) {
+  const item = document.createElement("li");
+  item.append(`${fmt.toUpperCase()} `);
+  const widget = document.createElement("div");
+  widget.className = "job";
+  widget.dataset.job = String(job.id);
+  item.append(widget);
+  exportList.append(item);
+  widget.addEventListener("yizhan:job-end", (event) => {
+    const done = event.detail;
+    if (done.state !== "done" || !done.result || !done.result.document_id) return;
+    const link = document.createElement("a");
+    link.href = `/api/v1/documents/${done.result.document_id}/content`;
+    link.textContent = strings.export_ready;
+    link.dataset.exported = fmt;
+    link.title = `SHA-256 ${done.result.sha256 || ""}`;
+    item.append(" ", link);
+  });
+  window.yizhanJobs.show(widget, job);
+  window.yizhanJobs.watch(widget, job.id);
+}
+
+document.querySelectorAll("[data-export]").forEach((button) => {
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      const answer = await post(`/api/v1/sessions/${sessionId}/transcript/exports`, {
+        format: button.dataset.export,
+      });
+      followExport(button.dataset.export, answer.job);
+    } catch (error) {
+      say(error.message);
+    } finally {
+      button.disabled = false;
+    }
+  });
+});
