@@ -106,6 +106,7 @@ class JobRunner:
         self._wakes: list[asyncio.Event] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._owned: set[int] = set()
+        self._children: set[asyncio.Task[Any]] = set()  # handlers and heartbeats of runs
         self.finished = 0  # runs that ended (done, failed or retried), for tests and metrics
 
     # -- set-up ------------------------------------------------------------------------
@@ -165,6 +166,14 @@ class JobRunner:
             if pending:
                 log.warning("job tasks still running after cancel: %s", pending)
         self._tasks, self._wakes = [], []
+        # a handler that outlived its worker's grace period is still this runner's to end
+        children = set(self._children)
+        while children:
+            for task in children:
+                task.cancel()
+            _, children = await asyncio.wait(children, timeout=STOP_GRACE)
+            if children:
+                log.warning("job handlers still running after cancel: %s", children)
         for job_id in sorted(self._owned):
             try:
                 await queue.release(self.database, job_id, self.worker)
@@ -239,6 +248,9 @@ class JobRunner:
         self._owned.add(claimed.id)
         task = asyncio.create_task(handler(ctx), name=f"job:{claimed.id}:{claimed.kind}")
         keeper = asyncio.create_task(self._keep(ctx, task), name=f"job:{claimed.id}:heartbeat")
+        for child in (task, keeper):
+            self._children.add(child)
+            child.add_done_callback(self._children.discard)
         started = time.perf_counter()
         outcome = "?"
         try:
