@@ -8,9 +8,10 @@ For each model (CPU, int8, 2 threads, one worker), the baseline is plain
 ``faster_whisper.WhisperModel.transcribe`` (its defaults: beam 5, 30-s windows) of the
 same audio, run in the same process. Measured, nothing asserted:
 
-- a long file: the engine's file path (``transcription.files.transcribe_file``: speech
-  gate, one decode per utterance) against ``transcribe()`` of the same WAV: seconds,
-  real-time factor (processing time / audio time), WER, and the ratio of the two times;
+- a long file: the engine's file path (``transcription.files.transcribe_file``: the
+  whole file with beam 5 and the speech gate) against ``transcribe()`` of the same WAV:
+  seconds, real-time factor (processing time / audio time), WER, and the ratio of the
+  two times;
 - live: 1, 2, 4 and 8 speakers at once, espeak-ng English fed in real time in 20-ms
   frames. Latency from when a word was spoken (its end in the fed audio; word times
   inside a final Segment are interpolated by characters) to its final caption, p50/p95;

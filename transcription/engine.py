@@ -29,7 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from transcription.stream import PRIORITY, JobKind, Segment, Stream, Word
+from transcription import chinese
+from transcription.stream import PRIORITY, ZH_PROMPT, JobKind, Segment, Stream, Word
 from transcription.vad import SAMPLE_RATE, Audio
 from transcription.window import decode_window
 
@@ -44,6 +45,7 @@ def N_(message: str) -> str:
 
 
 LOADING = N_("Loading the speech model…")
+FILE_BEAM = 5  # files are not in a hurry: beam search, as transcribe() does by default
 WARMING = N_("Warming up the speech model…")
 READY = N_("Speech model ready")
 
@@ -313,6 +315,85 @@ class Engine:
             else:
                 words.extend(_spread(segment.text, segment.start, segment.end))
         return words
+
+    async def transcribe_whole(
+        self,
+        source: str,
+        *,
+        language: str | None = None,
+        on_segment: Callable[[Segment], Awaitable[None]] | None = None,
+        progress: Callable[[float], None] | None = None,
+    ) -> list[Segment]:
+        """A whole recording (a file path) with the model's own long-form ``transcribe()``.
+
+        For files, not rooms: beam search over 30-s windows, each conditioned on the text
+        before it, with the bundled speech gate. On this CPU it is about three times more
+        accurate than decoding utterance by utterance as a room does (``bench/asr.py``,
+        multilingual base on 124 s of speech: WER 0.048 against 0.157) at a real-time
+        factor near 0.1. The decode
+        runs in the engine's worker pool; each segment is handed to ``on_segment`` as it
+        comes and ``progress`` gets the fraction of the recording done.
+        """
+        language = language or self.language
+        if self._pool is None or self._model is None:
+            raise RuntimeError("the engine has not been started")
+        loop = asyncio.get_running_loop()
+        arrived: asyncio.Queue[Segment | BaseException | None] = asyncio.Queue()
+        clean = chinese.normalise if language == "zh" else (lambda text: text)
+
+        def run() -> None:
+            try:
+                segments, info = self._model.transcribe(
+                    source,
+                    language=language if self._model.model.is_multilingual else None,
+                    task="transcribe",
+                    beam_size=FILE_BEAM,
+                    initial_prompt=ZH_PROMPT if language == "zh" else None,
+                    condition_on_previous_text=True,
+                    vad_filter=True,
+                    word_timestamps=False,
+                )
+                duration = float(info.duration or 0.0)
+                for segment in segments:
+                    if segment.no_speech_prob > 0.8 and segment.avg_logprob < -1.0:
+                        continue  # silence the model filled in
+                    text = clean(segment.text.strip())
+                    if text:
+                        found = Segment(
+                            stream=source,
+                            text=text,
+                            start=float(segment.start),
+                            end=float(segment.end),
+                            final=True,
+                            language=language,
+                        )
+                        loop.call_soon_threadsafe(arrived.put_nowait, found)
+                    if progress is not None and duration:
+                        share = min(0.99, float(segment.end) / duration)
+                        loop.call_soon_threadsafe(progress, share)
+            except BaseException as exc:  # handed to the caller in the loop
+                loop.call_soon_threadsafe(arrived.put_nowait, exc)
+            finally:
+                loop.call_soon_threadsafe(arrived.put_nowait, None)
+
+        started = time.perf_counter()
+        work = loop.run_in_executor(self._pool, run)
+        found_all: list[Segment] = []
+        failure: BaseException | None = None
+        while (item := await arrived.get()) is not None:
+            if isinstance(item, BaseException):
+                failure = item
+                continue
+            found_all.append(item)
+            if on_segment is not None:
+                await on_segment(item)
+        await work
+        self._busy_seconds += time.perf_counter() - started
+        if failure is not None:
+            raise failure
+        if progress is not None:
+            progress(1.0)
+        return found_all
 
 
 def _spread(text: str, start: float, end: float) -> list[Word]:

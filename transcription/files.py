@@ -1,16 +1,16 @@
-"""Transcribing an audio or video file with the live engine, faster than real time.
+"""Transcribing an audio or video file with the engine's model, faster than real time.
 
-The file's first audio track is decoded with PyAV (whatever FFmpeg reads: WAV, MP3,
-MP4, WebM, ...) and resampled to 16 kHz mono s16, a few seconds at a time in a thread.
-The audio goes to one engine stream in 20-ms frames; after each interval of audio the
-feeder waits for the stream to be idle, so the file moves as fast as decoding allows
-without dropping interim work.
+A file is not a live room: nobody waits for a caption, so it is decoded whole with the
+model's long-form ``transcribe()`` (beam search, each 30-s window conditioned on the text
+before it), which is far more accurate than streaming (``bench/asr.py``). Its first
+audio track is read with PyAV (whatever FFmpeg reads: WAV, MP3, MP4, WebM, ...);
+:class:`AudioFile` also gives it as 16 kHz mono s16, a few seconds at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,6 @@ from transcription.engine import Engine
 from transcription.stream import Segment
 from transcription.vad import SAMPLE_RATE
 
-FRAME_BYTES = 2 * SAMPLE_RATE // 50  # 20 ms of s16 mono
 READ_SECONDS = 5.0
 
 
@@ -64,39 +63,17 @@ async def transcribe_file(
     *,
     language: str | None = None,
     progress: Callable[[float], None] | None = None,
+    on_segment: Callable[[Segment], Awaitable[None]] | None = None,
 ) -> list[Segment]:
-    """The final Segments of ``path``'s speech, times in seconds from the file's start."""
-    finals: list[Segment] = []
+    """The final Segments of ``path``'s speech, times in seconds from the file's start.
 
-    async def collect(segment: Segment) -> None:
-        if segment.final:
-            finals.append(segment)
-
+    The file is checked first (it must have an audio track FFmpeg can open); then the
+    engine decodes it whole (``Engine.transcribe_whole``), handing each segment to
+    ``on_segment`` as it comes.
+    """
     audio = await asyncio.to_thread(AudioFile, Path(path))
-    stream = engine.open_stream(
-        f"file:{Path(path).name}", on_segment=collect, language=language, live=False
+    await asyncio.to_thread(audio.close)
+    segments = await engine.transcribe_whole(
+        str(path), language=language, on_segment=on_segment, progress=progress
     )
-    try:
-        await stream.wait_admitted()
-        fed = 0
-        since_idle = 0
-        while pcm := await asyncio.to_thread(audio.read):
-            for offset in range(0, len(pcm), FRAME_BYTES):
-                frame = pcm[offset : offset + FRAME_BYTES]
-                stream.feed(frame, fed / SAMPLE_RATE)
-                fed += len(frame) // 2
-                since_idle += len(frame) // 2
-                if since_idle >= engine.chunk * SAMPLE_RATE:
-                    since_idle = 0
-                    await stream.idle()
-                    await asyncio.sleep(0)  # let others run while a silent stretch is gated
-            if progress is not None and audio.duration:
-                progress(min(0.99, fed / SAMPLE_RATE / audio.duration))
-        await stream.finish()
-    finally:
-        await asyncio.to_thread(audio.close)
-        if not stream.closing:
-            await stream.finish()
-    if progress is not None:
-        progress(1.0)
-    return sorted(finals, key=lambda s: (s.start, s.end))
+    return sorted(segments, key=lambda s: (s.start, s.end))

@@ -15,11 +15,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import av
 from sqlalchemy import func, select
@@ -33,7 +33,7 @@ from server.services import transcripts
 from server.services.documents import open_bytes
 from server.services.transcripts import Heard
 from storage.base import StorageError
-from transcription.engine import Engine, Segment
+from transcription.engine import Segment
 from transcription.files import transcribe_file
 
 log = logging.getLogger(__name__)
@@ -150,28 +150,6 @@ class _Lines:
         self.written += 1
 
 
-class _Tee:
-    """The engine as ``transcribe_file`` uses it, with each final segment also handed
-    to ``keep`` as soon as the engine commits it."""
-
-    def __init__(self, engine: Engine, keep: Callable[[Segment], Awaitable[None]]) -> None:
-        self._engine = engine
-        self._keep = keep
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._engine, name)
-
-    def open_stream(
-        self, key: str, *, on_segment: Callable[[Segment], Awaitable[None]], **options: Any
-    ) -> Any:
-        async def both(segment: Segment) -> None:
-            await on_segment(segment)
-            if segment.final:
-                await self._keep(segment)
-
-        return self._engine.open_stream(key, on_segment=both, **options)
-
-
 def _duration(path: Path) -> float:
     with av.open(str(path)) as container:
         if container.duration:
@@ -237,9 +215,10 @@ class StatementTranscriber:
             try:
                 await transcribe_file(
                     path,
-                    cast(Engine, _Tee(loaded.engine, lines.keep)),
+                    loaded.engine,
                     language=language,
                     progress=ctx.span(FETCHED_AT, 1.0, TRANSCRIBING),
+                    on_segment=lines.keep,
                 )
             except (ValueError, av.FFmpegError) as exc:
                 raise JobFailed(UNREADABLE, f"{type(exc).__name__}: {exc}") from exc
