@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,11 +44,33 @@ from server.jobs.queue import Claimed
 from storage.base import ObjectStore
 from storage.spool import Spool
 
+T = TypeVar("T")
+
 log = logging.getLogger(__name__)
 
 DONE_STAGE = N_("Done")
 STOP_GRACE = 5.0  # seconds a cancelled handler has to clean up
 STOPPED_TOO_OFTEN = N_("This task was interrupted too many times and has stopped.")
+
+
+async def whole(operation: Awaitable[T]) -> T:
+    """Run a database operation to its end even if the caller is cancelled meanwhile.
+
+    Cancelling a task in the middle of a transaction leaves SQLAlchemy to close the
+    session in a task of its own; on SQLite, where that close may queue behind another
+    connection's wait for the write lock, the event loop could then not finish. So the
+    operation runs in its own task, the caller waits for it (however often it is
+    cancelled meanwhile: the operation is bounded by the database's lock timeout), and
+    the cancellation is raised afterwards.
+    """
+    task = asyncio.ensure_future(operation)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        while not task.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([task])
+        raise
 
 
 @dataclass(frozen=True)
@@ -176,7 +198,7 @@ class JobRunner:
                 log.warning("job handlers still running after cancel: %s", children)
         for job_id in sorted(self._owned):
             try:
-                await queue.release(self.database, job_id, self.worker)
+                await whole(queue.release(self.database, job_id, self.worker))
             except Exception:
                 log.exception("job %s could not be handed back; it resumes once stale", job_id)
         self._owned.clear()
@@ -185,11 +207,13 @@ class JobRunner:
 
     async def recover(self) -> tuple[int, int]:
         """Put back jobs whose worker died; returns (requeued, failed)."""
-        requeued, failed = await queue.recover_stale(
-            self.database,
-            older_than=timedelta(seconds=self.policy.stale_seconds),
-            max_attempts=self.policy.max_attempts,
-            message=STOPPED_TOO_OFTEN,
+        requeued, failed = await whole(
+            queue.recover_stale(
+                self.database,
+                older_than=timedelta(seconds=self.policy.stale_seconds),
+                max_attempts=self.policy.max_attempts,
+                message=STOPPED_TOO_OFTEN,
+            )
         )
         if requeued or failed:
             log.warning("jobs left by a stopped worker: %s resumed, %s failed", requeued, failed)
@@ -212,11 +236,11 @@ class JobRunner:
             wake.clear()  # before looking: a wake from now on is not lost
             wait: float | None = self.policy.poll_seconds
             try:
-                claimed = await queue.claim(self.database, self.worker, self.kinds)
+                claimed = await whole(queue.claim(self.database, self.worker, self.kinds))
                 if claimed is not None:
                     await self.run(claimed)
                     continue
-                due = await queue.next_due_in(self.database, self.kinds)
+                due = await whole(queue.next_due_in(self.database, self.kinds))
                 if due is not None:
                     wait = min(self.policy.poll_seconds, due)
             except asyncio.CancelledError:
@@ -229,7 +253,7 @@ class JobRunner:
 
     async def run_once(self) -> bool:
         """Claim and run one job now (tests, the command line); False if none was due."""
-        claimed = await queue.claim(self.database, self.worker, self.kinds)
+        claimed = await whole(queue.claim(self.database, self.worker, self.kinds))
         if claimed is None:
             return False
         await self.run(claimed)
@@ -295,7 +319,7 @@ class JobRunner:
 
     async def _settle(self, ctx: JobContext, change: Awaitable[bool]) -> None:
         try:
-            if not await change:
+            if not await whole(change):
                 log.warning("job %s was no longer this worker's when it ended", ctx.id)
         except Exception:
             # the row stays running; once its heartbeat is stale it is resumed
@@ -325,7 +349,9 @@ class JobRunner:
                     await ctx.changed.wait()
             ctx.changed.clear()
             try:
-                mine = await queue.beat(self.database, ctx.id, self.worker, ctx.fraction, ctx.stage)
+                mine = await whole(
+                    queue.beat(self.database, ctx.id, self.worker, ctx.fraction, ctx.stage)
+                )
             except asyncio.CancelledError:
                 raise
             except Exception:
