@@ -9,7 +9,7 @@ clerk (调解规则 Art. 21: the electronic materials go with the dispute).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,13 +21,14 @@ from server import audit
 from server.audit import AuditEntry
 from server.auth import access
 from server.auth.principal import Principal
-from server.db.models import AuditEvent, CaseSession, Dispute, Document, User
+from server.db.models import AuditEvent, CaseSession, Dispute, Document
 from server.domain import events as ev
 from server.domain.disputes import DisputeStatus, ground_label, role_label, status_label
 from server.domain.documents import DocumentKind, may_read
 from server.domain.errors import N_, Forbidden
 from server.pagination import Page, paginate
 from server.services import workflow
+from server.services.users import user_names
 
 PACKAGE_ACTION = "dispute.filing_package"
 TRIAGE_REASONS_ACTION = "dispute.triage_reasons"
@@ -133,14 +134,6 @@ def role_text(role: str) -> str:
     return SYSTEM_ROLE if role == "system" else role_label(role)
 
 
-async def _names(db: AsyncSession, ids: Iterable[int]) -> dict[int, str]:
-    wanted = {i for i in ids if i}
-    if not wanted:
-        return {}
-    rows = await db.execute(select(User.id, User.name).where(User.id.in_(wanted)))
-    return {uid: name for uid, name in rows.tuples()}
-
-
 def _entry(row: AuditEvent, names: dict[int, str]) -> TimelineEntry:
     event = EVENTS_BY_ACTION[row.action]
     details = row.details or {}
@@ -170,7 +163,7 @@ def _entry(row: AuditEvent, names: dict[int, str]) -> TimelineEntry:
 
 
 async def _entries(db: AsyncSession, rows: Sequence[AuditEvent]) -> list[TimelineEntry]:
-    names = await _names(
+    names = await user_names(
         db, (int(r.details["mediator_id"]) for r in rows if "mediator_id" in (r.details or {}))
     )
     return [_entry(row, names) for row in rows]

@@ -23,24 +23,17 @@ from server.db.models import (
     DisputeStaff,
     RoomLogEntry,
     TranscriptLine,
-    User,
 )
 from server.domain.disputes import type_label
 from server.domain.errors import N_
 from server.domain.roles import DisputeRole
 from server.services import rooms as room_service
 from server.services import transcript_review, transcripts
+from server.services.users import user_names
 from transcription.court_record import CourtRecord, Participant, RecordLine, Signoff
 
 RECORD_TITLES = {"mediation": N_("Mediation record"), "hearing": N_("Hearing record")}
 ONLINE = N_("Online, on the court's video platform")
-
-
-async def _names(db: AsyncSession, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    rows = await db.execute(select(User.id, User.name).where(User.id.in_(ids)))
-    return {user_id: name for user_id, name in rows.tuples()}
 
 
 async def _times(db: AsyncSession, case_session: CaseSession) -> tuple[datetime | None, ...]:
@@ -114,7 +107,7 @@ async def _clerk(db: AsyncSession, dispute_id: int, frozen_by: str) -> str:
         .order_by(DisputeStaff.id)
         .limit(1)
     )
-    return (await _names(db, {clerk_id})).get(clerk_id, "") if clerk_id else ""
+    return (await user_names(db, [clerk_id])).get(clerk_id or 0, "")
 
 
 def _offsets(rows: list[TranscriptLine]) -> dict[int, float]:
@@ -211,7 +204,7 @@ async def court_record(
     frozen = await transcript_review.frozen_review(db, session_id)
     started, ended = await _times(db, case_session)
     host_id = case_session.host_user_id or dispute.mediator_user_id
-    host = (await _names(db, {host_id})).get(host_id, "") if host_id else ""
+    host = (await user_names(db, [host_id])).get(host_id or 0, "")
     host_seat = room_service.SEATS["judge" if facts.kind == "hearing" else "mediator"]
     return CourtRecord(
         court=facts.court,

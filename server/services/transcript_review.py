@@ -36,7 +36,6 @@ from server.db.models import (
     TranscriptLine,
     TranscriptReview,
     TranscriptSignoff,
-    User,
 )
 from server.domain.errors import N_, Conflict, Forbidden, Invalid, NotFound
 from server.domain.roles import DisputeRole, Permission, Role, has_permission
@@ -49,6 +48,7 @@ from server.services.transcripts import (
     digest,
     session_lines,
 )
+from server.services.users import user_names
 
 NOT_OPENED = "none"
 CONFIRMED, OBJECTED, REFUSED, ABSENT = "confirmed", "objected", "refused", "absent"
@@ -268,13 +268,6 @@ async def _find(
     return found
 
 
-async def _names(db: AsyncSession, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    rows = (await db.execute(select(User.id, User.name).where(User.id.in_(ids)))).all()
-    return {user_id: name for user_id, name in rows}
-
-
 async def _answers(db: AsyncSession, review: TranscriptReview, current: str) -> list[Answer]:
     """Every signoff of the review, newest first."""
     rows = (
@@ -284,7 +277,7 @@ async def _answers(db: AsyncSession, review: TranscriptReview, current: str) -> 
             .order_by(TranscriptSignoff.at.desc(), TranscriptSignoff.id.desc())
         )
     ).all()
-    clerks = await _names(db, {row.recorded_by_id for row in rows if row.recorded_by_id})
+    clerks = await user_names(db, {row.recorded_by_id for row in rows if row.recorded_by_id})
     return [
         Answer(
             id=row.id,
@@ -336,7 +329,7 @@ async def state(db: AsyncSession, principal: Principal, session_id: int) -> Revi
             sha256 = review.sha256
             verification = verify_text(review, lines_text)
         answers = await _answers(db, review, sha256)
-        names = await _names(
+        names = await user_names(
             db, {uid for uid in (review.opened_by_id, review.frozen_by_id) if uid is not None}
         )
     shown = [signer for signer in people if staff or signer.user_id == principal.user_id]
@@ -477,6 +470,34 @@ def _verified_by(principal: Principal, minutes: int) -> str:
     return ONE_TIME_CODE if fresh else LOGIN_SESSION
 
 
+async def _store(
+    db: AsyncSession,
+    principal: Principal,
+    review: TranscriptReview,
+    signoff: TranscriptSignoff,
+    **details: Any,
+) -> None:
+    """Keep one answer (or the clerk's record of a missing one) and audit it."""
+    db.add(signoff)
+    await db.flush()
+    await audit.append(
+        db,
+        AuditEntry(
+            action=f"transcript.{signoff.decision}",
+            actor=principal.actor(),
+            object_type="transcript_review",
+            object_id=review.id,
+            dispute_id=review.dispute_id,
+            details={
+                "session_id": review.session_id,
+                "sha256": review.sha256,
+                "signoff_id": signoff.id,
+                **details,
+            },
+        ),
+    )
+
+
 async def _answer(
     db: AsyncSession,
     principal: Principal,
@@ -502,26 +523,15 @@ async def _answer(
         user_agent=client.user_agent[:400],
         at=datetime.now(UTC),
     )
-    db.add(signoff)
-    await db.flush()
-    await audit.append(
+    await _store(
         db,
-        AuditEntry(
-            action=f"transcript.{decision}",
-            actor=principal.actor(),
-            object_type="transcript_review",
-            object_id=review.id,
-            dispute_id=review.dispute_id,
-            details={
-                "session_id": review.session_id,
-                "sha256": review.sha256,
-                "signoff_id": signoff.id,
-                "seat": me.seat,
-                "verified_by": verified_by,
-                "line_id": line_id,
-                "user_agent": client.user_agent[:200],
-            },
-        ),
+        principal,
+        review,
+        signoff,
+        seat=me.seat,
+        verified_by=verified_by,
+        line_id=line_id,
+        user_agent=client.user_agent[:200],
     )
     return signoff
 
@@ -682,26 +692,15 @@ async def _record_missing(
         note=note,
         at=datetime.now(UTC),
     )
-    db.add(signoff)
-    await db.flush()
-    await audit.append(
+    await _store(
         db,
-        AuditEntry(
-            action=f"transcript.{reason}",
-            actor=principal.actor(),
-            object_type="transcript_review",
-            object_id=review.id,
-            dispute_id=review.dispute_id,
-            details={
-                "session_id": review.session_id,
-                "sha256": review.sha256,
-                "signoff_id": signoff.id,
-                "party_user_id": signer.user_id,
-                "name": signer.name,
-                "seat": signer.seat,
-                "note": note,
-            },
-        ),
+        principal,
+        review,
+        signoff,
+        party_user_id=signer.user_id,
+        name=signer.name,
+        seat=signer.seat,
+        note=note,
     )
 
 
@@ -726,7 +725,7 @@ async def frozen_review(db: AsyncSession, session_id: int) -> FrozenReview | Non
     if review is None or review.state != REVIEW_FROZEN or review.frozen_at is None:
         return None
     answers = await _answers(db, review, review.sha256)
-    names = await _names(db, {review.frozen_by_id} if review.frozen_by_id else set())
+    names = await user_names(db, {review.frozen_by_id} if review.frozen_by_id else set())
     return FrozenReview(
         session_id=review.session_id,
         dispute_id=review.dispute_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select
@@ -129,3 +130,12 @@ def user_json(user: User) -> dict[str, object]:
         "active": user.active,
         "totp": bool(user.totp_secret),
     }
+
+
+async def user_names(db: AsyncSession, ids: Iterable[int | None]) -> dict[int, str]:
+    """The names of these users (ids that are None, 0 or unknown are left out)."""
+    wanted = {i for i in ids if i}
+    if not wanted:
+        return {}
+    rows = await db.execute(select(User.id, User.name).where(User.id.in_(wanted)))
+    return {uid: name for uid, name in rows.tuples()}
