@@ -98,6 +98,7 @@ class SegmentWriter:
         segment_seconds: float = 20.0,
         on_closed: Callable[[ClosedSegment], None] | None = None,
         request_keyframe: Callable[[], None] | None = None,
+        first_index: int = 0,
     ) -> None:
         self.folder = folder
         self.track = track
@@ -108,8 +109,13 @@ class SegmentWriter:
         self.closed: list[ClosedSegment] = []
         self.dropped = 0  # video packets before the first keyframe
         self._open: _Open | None = None
-        self._index = 0
+        self._index = first_index
         self._asked = False
+
+    @property
+    def next_index(self) -> int:
+        """The number the next segment will have (a new writer of the track goes on from it)."""
+        return self._index
 
     def write(self, packet: Any) -> None:
         """Take one encoded packet (an ``av.Packet`` with pts and time base)."""
@@ -158,6 +164,7 @@ class SegmentWriter:
 
     def _close(self) -> ClosedSegment | None:
         current, self._open = self._open, None
+        self._asked = False
         if current is None:
             return None
         current.container.close()

@@ -536,6 +536,11 @@ class Room:
             return False
         if not self._media_live() or not role_can_publish(pub.role):
             return False
+        return self._sends(pub, source)
+
+    @staticmethod
+    def _sends(pub: Member, source: str) -> bool:
+        """Whether the member sends this source now (within the host's limits)."""
         if source == Source.MIC:
             return pub.audio and not pub.muted_by_host
         if source == Source.CAMERA:
@@ -554,6 +559,12 @@ class Room:
         return self._media_live() and (
             where.kind is SubRoomKind.MAIN or (where.kind is SubRoomKind.CAUCUS and where.record)
         )
+
+    def records(self, member_id: str, source: str) -> bool:
+        """Whether this source of the member goes into the room's recording now: what
+        :meth:`recorded` allows and the member sends (a muted microphone is not)."""
+        member = self._members.get(member_id)
+        return member is not None and self.recorded(member_id) and self._sends(member, source)
 
     def audience(self, member_id: str) -> list[str]:
         """Who may read this member's chat lines and captions: the present members of the

@@ -20,6 +20,7 @@ from media.audio_tap import AudioTap, TapFrame
 from media.forwarding import Counters, Publication
 from media.internals import frame_tap
 from media.peer import N_, SOURCE_KINDS, Key, MediaError, Peer, RoomHooks, TrackInfo
+from media.recorder import RoomRecorder
 
 __all__ = [
     "Forwards",
@@ -64,6 +65,7 @@ class SfuRoom:
             asyncio.Lock
         )
         self._closed = False
+        self._recorder: RoomRecorder | None = None
 
     def members(self) -> list[str]:
         """Members with a peer connection, in the order they connected."""
@@ -139,7 +141,24 @@ class SfuRoom:
         additions are offered to the members concerned."""
         self._reroute()
 
+    @property
+    def recorder(self) -> RoomRecorder | None:
+        return self._recorder
+
+    def attach_recorder(self, recorder: RoomRecorder) -> None:
+        """Record this room's publications by ``recorder``'s rule from now on."""
+        self._recorder = recorder
+        recorder.sync(self._publications)
+
+    async def detach_recorder(self) -> None:
+        """Stop recording: every open segment is closed (and handed on)."""
+        recorder, self._recorder = self._recorder, None
+        if recorder is not None:
+            await recorder.close()
+
     def _reroute(self) -> None:
+        if self._recorder is not None:
+            self._recorder.sync(self._publications)
         for subscriber, peer in self._peers.items():
             allowed: dict[Key, Publication] = {}
             for key, publication in self._publications.items():
@@ -179,6 +198,7 @@ class SfuRoom:
         if self._closed:
             return
         self._closed = True
+        await self.detach_recorder()
         for publication in self._publications.values():
             publication.close()
         self._publications.clear()

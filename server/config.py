@@ -82,6 +82,20 @@ class Settings(BaseSettings):
     job_heartbeat_seconds: float = Field(default=5.0, ge=0.1, le=300)
     job_stale_seconds: float = Field(default=60.0, ge=1, le=86400)
 
+    # recording of rooms (庭审录音录像): each track is cut into WebM segments of about this
+    # length (a crash loses at most the open one); the recorder's heartbeat, after three of
+    # which without news a recording is marked interrupted; the composite's container
+    recording_segment_seconds: float = Field(default=20.0, ge=2, le=300)
+    recording_heartbeat_seconds: float = Field(default=5.0, ge=0.2, le=300)
+    recording_format: str = Field(default="mp4", pattern="^(mp4|webm)$")
+    # how long recordings are kept after they end, per dispute type ("default" for the
+    # rest), e.g. "default=3650,loan=1825"; 0 keeps them for ever. A legal hold wins.
+    recording_retention_days: Annotated[dict[str, int], NoDecode] = Field(
+        default_factory=lambda: {"default": 3650}
+    )
+    # how often the purge job looks for expired recordings
+    recording_purge_hours: float = Field(default=24.0, ge=0.01, le=24 * 30)
+
     session_hours: int = Field(default=12, ge=1, le=24 * 30)
     login_max_failures: int = Field(default=5, ge=1)
     login_lock_minutes: int = Field(default=15, ge=1)
@@ -131,6 +145,24 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("recording_retention_days", mode="before")
+    @classmethod
+    def _retention_table(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        table: dict[str, int] = {}
+        for item in value.split(","):
+            if not item.strip():
+                continue
+            name, sep, days = item.partition("=")
+            if not sep:
+                name, days = "default", name
+            if not days.strip().isdigit():
+                raise ValueError(f"{item.strip()!r}: days must be a whole number")
+            table[name.strip() or "default"] = int(days)
+        table.setdefault("default", 3650)
+        return table
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

@@ -33,13 +33,15 @@ from media.sfu import Sfu, SfuRoom, TrackInfo
 from server import audit
 from server.audit import Actor, AuditEntry
 from server.config import Settings
-from server.context import DATABASE, SETTINGS
+from server.context import DATABASE, OUTBOX, SETTINGS, SPOOL
 from server.db.engine import Database
 from server.domain.errors import Conflict, DomainError, Forbidden, Gone, Invalid, NotFound
 from server.i18n import DEFAULT_LOCALE, translate_in
 from server.rooms.names import socket_room
+from server.rooms.recording import LiveRecording, RoomRecordings
 from server.services import rooms as service
 from server.services.rooms import LogRow, RoomSeat, SessionFacts
+from storage.spool import Spool
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,7 @@ class LiveRoom:
     language: str = "zh"  # what the live transcription listens for
     # the session clock's zero: media times (the audio tap's, captions') count from here
     clock_start: datetime = field(default_factory=lambda: datetime.now(UTC))
+    recording: LiveRecording | None = None  # while the room records (server/rooms/recording.py)
 
     @property
     def key(self) -> str:
@@ -135,6 +138,7 @@ class RoomHub:
         self.sfu = sfu
         self.rooms: dict[int, LiveRoom] = {}
         self._creating = asyncio.Lock()
+        self.recordings = RoomRecordings(self)
 
     @property
     def database(self) -> Database:
@@ -144,6 +148,15 @@ class RoomHub:
     def settings(self) -> Settings:
         return self.app[SETTINGS]
 
+    @property
+    def spool(self) -> Spool:
+        return self.app[SPOOL]
+
+    def wake_outbox(self) -> None:
+        outbox = self.app.get(OUTBOX)
+        if outbox is not None:
+            outbox.wake()
+
     # --- rooms ------------------------------------------------------------------
 
     async def room_for(self, facts: SessionFacts, *, fresh: bool = False) -> LiveRoom:
@@ -152,6 +165,7 @@ class RoomHub:
             if live is not None and not (fresh and live.model.ended):
                 return live
             if live is not None:
+                await self.recordings.stop(live, reason="ended")
                 await live.media.close()
             state = HearingState.WAITING
             if facts.kind == "hearing":  # a restarted process resumes from the log
@@ -184,9 +198,12 @@ class RoomHub:
         return live is not None and live.model.recorded(member_id)
 
     async def close(self) -> None:
+        await self.recordings.close()
         for live in list(self.rooms.values()):
             for task in live.drops.values():
                 task.cancel()
+            async with live.lock:
+                await self.recordings.stop(live, reason="server_shutdown")
         await self.sfu.close()
         self.rooms.clear()
 
@@ -208,6 +225,7 @@ class RoomHub:
         if events:
             await self._write_log(live, events)
         await live.media.reroute()
+        await self.recordings.sync(live, events)
         await self.broadcast(live)
 
     async def _write_log(self, live: LiveRoom, events: list[RoomEvent]) -> None:
@@ -253,8 +271,16 @@ class RoomHub:
             court=facts.court if locale == "zh_CN" else facts.court_en,
             case_number=facts.case_number,
             recording=facts.recording,
+            recording_state=self.recording_state(live),
         )
         return state
+
+    @staticmethod
+    def recording_state(live: LiveRoom) -> str:
+        """What everyone in the room is shown: recording, paused, or off."""
+        if live.recording is None:
+            return "off"
+        return "paused" if live.recording.paused else "recording"
 
     async def broadcast(self, live: LiveRoom) -> None:
         open_ids = {subroom.id for subroom in live.model.subrooms()}
@@ -301,6 +327,7 @@ class RoomHub:
             if self.rooms.get(live.facts.session_id) is live:
                 del self.rooms[live.facts.session_id]
                 live.retired = True
+                await self.recordings.stop(live, reason="empty")
                 await live.media.close()
 
     async def enter(

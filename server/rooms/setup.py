@@ -50,6 +50,7 @@ def attach(app: web.Application, signalling: Signalling) -> None:
 
 
 async def _close_rooms(app: web.Application) -> AsyncIterator[None]:
+    app[ROOMS].recordings.start_sweeper()
     yield
     await app[ROOMS].close()
 

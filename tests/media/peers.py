@@ -23,7 +23,7 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
-from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
+from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
 
 from tests.support import Clients
 
@@ -41,21 +41,29 @@ def session_cookie(client: TestClient[Any, Any]) -> str:
 class Tone(AudioStreamTrack):
     """A 440 Hz sine at 48 kHz, in 20-ms frames, paced like a microphone."""
 
+    RATE = 48000
+    SAMPLES = 960  # 20 ms
+
     def __init__(self, hz: float = 440.0) -> None:
         super().__init__()
         self.hz = hz
         self.sent = 0
+        self._start: float | None = None
 
     async def recv(self) -> av.AudioFrame:
-        frame = await super().recv()  # paced silence with the right pts
-        samples = frame.samples
-        t = (np.arange(samples) + self.sent) / 48000
-        self.sent += samples
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.time()
+        else:  # real time: a lagging loop catches up, as a microphone's buffer would
+            await asyncio.sleep(max(0.0, self._start + self.sent / self.RATE - time.time()))
+        t = (np.arange(self.SAMPLES) + self.sent) / self.RATE
         wave = (np.sin(2 * math.pi * self.hz * t) * 8000).astype(np.int16)
         out = av.AudioFrame.from_ndarray(wave.reshape(1, -1), format="s16", layout="mono")
-        out.sample_rate = 48000
-        out.pts = frame.pts
-        out.time_base = fractions.Fraction(1, 48000)
+        out.sample_rate = self.RATE
+        out.pts = self.sent
+        out.time_base = fractions.Fraction(1, self.RATE)
+        self.sent += self.SAMPLES
         return out
 
 

@@ -13,6 +13,12 @@ from server.db.models.disputes import (
 from server.db.models.documents import Document
 from server.db.models.jobs import Job
 from server.db.models.notify import OutboxMessage
+from server.db.models.recordings import (
+    Recording,
+    RecordingEvent,
+    RecordingFile,
+    RecordingSegment,
+)
 from server.db.models.rooms import ChatLine, RoomLogEntry, SessionGuest
 from server.db.models.roster import MediationOrganisation, Mediator
 from server.db.models.session_participants import CaseSessionParticipant
@@ -41,6 +47,10 @@ __all__ = [
     "Mediator",
     "OneTimeCode",
     "OutboxMessage",
+    "Recording",
+    "RecordingEvent",
+    "RecordingFile",
+    "RecordingSegment",
     "RoomLogEntry",
     "SessionGuest",
     "StoredObject",
