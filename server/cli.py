@@ -187,32 +187,89 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_storage_verify(args: argparse.Namespace) -> int:
+    import json
+    from collections.abc import Callable
+
     from server.db.engine import Database
     from server.db.migrate import ensure_migrated
-    from server.storage_check import verify_store
+    from server.storage_check import verify_recordings, verify_store
     from storage.factory import open_store
+    from storage.spool import Spool
 
     settings = _settings()
+    scoped = args.recording is not None or args.session is not None
 
-    def progress(done: int, total: int) -> None:
-        if sys.stderr.isatty() or done == total:
-            print(f"\rchecked {done}/{total}", end="\n" if done == total else "", file=sys.stderr)
+    def progress(what: str) -> Callable[[int, int], None]:
+        def show(done: int, total: int) -> None:
+            if sys.stderr.isatty() or done == total:
+                end = "\n" if done == total else ""
+                print(f"\r{what} checked {done}/{total}", end=end, file=sys.stderr)
+
+        return show
 
     async def run() -> int:
         database = Database(settings.database_url)
         try:
             await ensure_migrated(database)
             store = open_store(settings.storage_url)
-            report = await verify_store(database, store, sample=args.sample, progress=progress)
+            spool = Spool(settings.data_dir / "spool")
+            report = None
+            if not scoped:
+                report = await verify_store(
+                    database,
+                    store,
+                    sample=args.sample,
+                    progress=progress("objects"),
+                    skip_recordings=True,
+                )
+            recordings = await verify_recordings(
+                database,
+                store,
+                spool,
+                recording_id=args.recording,
+                session_id=args.session,
+                strict=args.strict,
+                sample=None if scoped else args.sample,
+                progress=progress("recordings"),
+            )
         finally:
             await database.dispose()
-        for problem in report.problems:
-            print(problem)
-        print(
-            f"{report.checked} objects checked, {len(report.problems)} problems, "
-            f"{report.pending} still waiting for upload"
-        )
-        return 0 if report.ok else 1
+        if scoped and not recordings:
+            print("error: no such recording", file=sys.stderr)
+            return 2
+        ok = (report is None or report.ok) and all(check.ok for check in recordings)
+        if args.json:
+            objects = None
+            if report is not None:
+                objects = {
+                    "checked": report.checked,
+                    "pending": report.pending,
+                    "deleted": report.deleted,
+                    "problems": report.problems,
+                    "ok": report.ok,
+                }
+            document = {
+                "ok": ok,
+                "objects": objects,
+                "recordings": [check.as_json() for check in recordings],
+            }
+            print(json.dumps(document, ensure_ascii=False))
+            return 0 if ok else 1
+        if report is not None:
+            for problem in report.problems:
+                print(problem)
+            removed = f", {report.deleted} removed by the recording purge" if report.deleted else ""
+            print(
+                f"{report.checked} objects checked, {len(report.problems)} problems, "
+                f"{report.pending} still waiting for upload{removed}"
+            )
+        for check in recordings:
+            print(check.line())
+            for problem in check.problems:
+                print(f"  problem: {problem}")
+            for warning in check.warnings:
+                print(f"  warning: {warning}")
+        return 0 if ok else 1
 
     return asyncio.run(run())
 
@@ -261,7 +318,15 @@ def build_parser() -> argparse.ArgumentParser:
     storage_cmd = sub.add_parser("storage", help="object store tools")
     storage_sub = storage_cmd.add_subparsers(dest="storage_command", required=True)
     verify = storage_sub.add_parser("verify", help="re-hash stored objects, report any mismatch")
-    verify.add_argument("--sample", type=int, help="check only this many, chosen at random")
+    verify.add_argument(
+        "--sample", type=int, help="check only this many objects and recordings, at random"
+    )
+    verify.add_argument("--recording", type=int, help="check only this recording (its id)")
+    verify.add_argument("--session", type=int, help="check only this session's recording")
+    verify.add_argument(
+        "--strict", action="store_true", help="count segments not in the manifest as problems"
+    )
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(func=cmd_storage_verify)
 
     transcribe = sub.add_parser("transcribe", help="print the transcript of an audio or video file")

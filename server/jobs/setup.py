@@ -4,6 +4,7 @@ stopped (its running jobs handed back to the queue) before they close."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
@@ -12,6 +13,7 @@ from server.context import DATABASE, SETTINGS, SPOOL, STORE
 from server.jobs.runner import JobRunner, RunnerPolicy
 from server.jobs.speech import SharedEngine
 from server.jobs.transcribe import TRANSCRIBE_STATEMENT, StatementTranscriber
+from server.services.recording_retention import RECORDING_PURGE, ensure_purge_scheduled, purge
 from server.services.transcript_exports import TRANSCRIPT_EXPORT, export
 
 RUNNER = web.AppKey("job_runner", JobRunner)
@@ -32,6 +34,10 @@ async def run_jobs(app: web.Application) -> AsyncIterator[None]:
     speech = SharedEngine(settings)
     runner.register(TRANSCRIBE_STATEMENT, StatementTranscriber(speech))
     runner.register(TRANSCRIPT_EXPORT, export)
+    runner.register(RECORDING_PURGE, purge)
+    async with app[DATABASE].transaction() as db:
+        due = datetime.now(UTC) + timedelta(hours=settings.recording_purge_hours)
+        await ensure_purge_scheduled(db, settings, due=due)
     app[RUNNER], app[SPEECH] = runner, speech
     runner.start()
     yield

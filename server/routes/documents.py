@@ -74,6 +74,8 @@ async def _send(request: web.Request, caller: Principal, document_id: int) -> we
     found = await documents.readable(db(request), caller, document_id)
     stored = found.stored
     store, spool = request.app[STORE], request.app[SPOOL]
+    if stored.status == "deleted":  # removed by the recording purge when its retention ended
+        raise Gone(N_("This session's recording was removed when its retention ended."))
     if stored.status == "stored":
         try:
             info = await store.stat(stored.key)
