@@ -27,6 +27,8 @@ from server.routes import (
     home,
     jobs,
     queues,
+    recording_hold,
+    recordings,
     rooms,
     roster_admin,
     statements,
@@ -85,7 +87,8 @@ def init_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(jobs_setup.run_jobs)
     for module in (
         health, auth, home, applications, disputes, workflow, queues, roster_admin, documents,
-        account, admin, api, rooms, transcripts, transcript_review, jobs, statements
+        account, admin, api, rooms, transcripts, transcript_review, jobs, statements,
+        recordings, recording_hold
     ):  # fmt: skip
         module.setup(app)
     openapi.setup(app)

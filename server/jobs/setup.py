@@ -13,6 +13,7 @@ from server.context import DATABASE, SETTINGS, SPOOL, STORE
 from server.jobs.runner import JobRunner, RunnerPolicy
 from server.jobs.speech import SharedEngine
 from server.jobs.transcribe import TRANSCRIBE_STATEMENT, StatementTranscriber
+from server.services.recording_compose import RECORDING_COMPOSE, compose
 from server.services.recording_retention import RECORDING_PURGE, ensure_purge_scheduled, purge
 from server.services.transcript_exports import TRANSCRIPT_EXPORT, export
 
@@ -35,6 +36,7 @@ async def run_jobs(app: web.Application) -> AsyncIterator[None]:
     runner.register(TRANSCRIBE_STATEMENT, StatementTranscriber(speech))
     runner.register(TRANSCRIPT_EXPORT, export)
     runner.register(RECORDING_PURGE, purge)
+    runner.register(RECORDING_COMPOSE, compose)
     async with app[DATABASE].transaction() as db:
         due = datetime.now(UTC) + timedelta(hours=settings.recording_purge_hours)
         await ensure_purge_scheduled(db, settings, due=due)

@@ -30,6 +30,7 @@ from media.room_types import HearingState, Member, RoomEvent, RoomRefused
 from server.audit import SYSTEM
 from server.db.models import Recording, RecordingSegment
 from server.services import recordings as service
+from server.services.recording_compose import enqueue_compose
 
 if TYPE_CHECKING:
     from server.rooms.live import LiveRoom, RoomHub
@@ -185,10 +186,6 @@ class RoomRecordings:
         self.hub.wake_outbox()
 
     async def _compose(self, db: AsyncSession, recording: Recording) -> None:
-        try:
-            from server.services.recording_compose import enqueue_compose
-        except ImportError:  # pragma: no cover - the compose job is optional in a build
-            return
         if await db.scalar(
             select(RecordingSegment.id)
             .where(RecordingSegment.recording_id == recording.id)

@@ -57,7 +57,8 @@ async def add_event(
     detail: dict[str, Any] | None = None,
 ) -> RecordingEvent:
     """One entry on the recording's timeline."""
-    when = at or datetime.now(UTC)
+    # what set the recording going (a join, the judge's start) is on its timeline at zero
+    when = max(at or datetime.now(UTC), recording.started_at)
     event = RecordingEvent(
         recording_id=recording.id,
         at=when,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import time
 from collections import defaultdict
@@ -20,7 +21,14 @@ from sqlalchemy import select
 
 from server.config import Settings
 from server.db.engine import Database
-from server.db.models import Recording, RecordingEvent, RecordingSegment, StoredObject
+from server.db.models import (
+    Document,
+    Recording,
+    RecordingEvent,
+    RecordingFile,
+    RecordingSegment,
+    StoredObject,
+)
 from server.rooms.setup import ROOMS
 from tests.media.peers import Participant, party_cookie, staff_cookie
 from tests.media.test_hearing import ZHANG, hearing_session
@@ -167,12 +175,16 @@ async def test_a_hearing_is_recorded_in_segments_with_its_timeline(clients: Clie
     identities = {s.identity for segments in by_track.values() for s in segments}
     assert len(identities) == 2
     for track, segments in by_track.items():
-        assert len(segments) >= 3, (track, [(s.index, s.start, s.end) for s in segments], [(e.kind, e.offset, e.detail) for e in events])
+        assert len(segments) >= 3, (
+            track,
+            [(s.index, s.start, s.end) for s in segments],
+            [(e.kind, e.offset, e.detail) for e in events],
+        )
         frame = VIDEO_FRAME if segments[0].kind == "video" else 0.02
         for start, end in in_session:  # each stretch in session is covered without gaps
             inside = [s for s in segments if start - 0.5 <= s.start and s.end <= end + 0.5]
             assert inside, (track, start, end)
-            for before, after in zip(inside, inside[1:], strict=False):
+            for before, after in itertools.pairwise(inside):
                 assert abs(after.start - before.end) <= frame + 0.01, (track, before, after)
             covered = inside[-1].end - inside[0].start
             # the first keyframe after a start or resume comes within about a second
@@ -194,3 +206,38 @@ async def test_a_hearing_is_recorded_in_segments_with_its_timeline(clients: Clie
         (s.track, s.index, s.sha256) for s, _ in rows
     }
     assert [e["kind"] for e in listed["events"]] == kinds
+
+    # the composite, made by the job that the close queued: audio and video of the
+    # session's length, its hash recorded
+    deadline = time.monotonic() + 150
+    while True:
+        made = await fetch(
+            clients,
+            select(RecordingFile, StoredObject)
+            .join(Document, Document.id == RecordingFile.document_id)
+            .join(StoredObject, StoredObject.id == Document.object_id)
+            .where(RecordingFile.recording_id == recording.id, RecordingFile.role == "composite"),
+        )
+        if made and made[0][1].status == "stored":
+            break
+        assert time.monotonic() < deadline, "no composite"
+        await asyncio.sleep(1)
+    [(composite, stored)] = made
+    data = object_path(clients.settings, stored.key).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == composite.sha256 == stored.sha256
+    length = (recording.ended_at - recording.started_at).total_seconds()
+    with av.open(str(object_path(clients.settings, stored.key))) as container:
+        assert container.streams.video and container.streams.audio
+        seconds = float(container.duration or 0) / 1e6
+    assert abs(seconds - length) <= 0.5, (seconds, length)
+    assert abs(composite.duration - length) <= 0.5
+    participants = [
+        row
+        for (row,) in await fetch(
+            clients,
+            select(RecordingFile).where(
+                RecordingFile.recording_id == recording.id, RecordingFile.role == "participant"
+            ),
+        )
+    ]
+    assert len(participants) == 2 and all(p.has_video and p.sha256 for p in participants)

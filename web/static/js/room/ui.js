@@ -103,7 +103,12 @@ export function renderHeader(root, state) {
     show(hearing, false);
   }
   show($("#room-locked", root), state.locked);
-  show($("#rec-banner", root), state.recording && !state.ended);
+  // what the recorder does now: on, paused (a hearing's recess), or off (not started)
+  const recording = state.recording_state || "off";
+  const banner = $("#rec-banner", root);
+  banner.classList.toggle("rec-banner--paused", recording === "paused");
+  $(".rec-text", banner).textContent = t(recording === "paused" ? "rec_paused" : "rec_on");
+  show(banner, state.recording && !state.ended && recording !== "off");
 }
 
 /** The self controls' pressed/label state. */
