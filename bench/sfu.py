@@ -29,10 +29,12 @@ import json
 import math
 import multiprocessing as mp
 import socket
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 import av
@@ -51,6 +53,7 @@ from aiortc.contrib.media import MediaRelay
 from av.stream import Stream
 
 from media.internals import intercept_receiver
+from media.recorder import RoomRecorder
 from media.sfu import Sfu, SfuRoom, TrackInfo
 
 ROOM_SIZE = 4
@@ -208,8 +211,17 @@ class RelayServer:
             await pc.close()
 
 
+def count_segments(folder: Path) -> int:
+    return sum(1 for _ in folder.rglob("*.webm"))
+
+
 async def serve(mode: str, conn: Connection) -> None:
+    """``mode``: "relay" (the MediaRelay baseline), "sfu" (forwarding), or "sfu+record"
+    (forwarding, and every publication recorded into WebM segments in a temporary folder,
+    as media/recorder.py does for a recorded room)."""
     sfu = Sfu()
+    folder = Path(tempfile.mkdtemp(prefix="bench-recording-"))
+    recorders: list[RoomRecorder] = []
     relay = RelayServer()
     writers: dict[str, asyncio.StreamWriter] = {}
     hooks = SocketHooks(writers)
@@ -227,9 +239,15 @@ async def serve(mode: str, conn: Connection) -> None:
             if op == "join":
                 room, member = message["room"], message["member"]
                 writers[member] = writer
-                if mode == "sfu":
+                if mode.startswith("sfu"):
                     if room not in rooms:
                         rooms[room] = sfu.room(f"bench:{room}", hooks, lambda *_: True)
+                        if mode == "sfu+record":
+                            recorder = RoomRecorder(
+                                folder / f"room{room}", lambda *_: True, lambda _: None
+                            )
+                            recorders.append(recorder)
+                            rooms[room].attach_recorder(recorder)
                     answer, _ = await rooms[room].offer(member, message["sdp"], message["sources"])
                 else:
                     answer = await relay.join(room, member, message["sdp"])
@@ -239,7 +257,17 @@ async def serve(mode: str, conn: Connection) -> None:
                     message["member"], message["sdp"], message["revision"]
                 )
             elif op == "mark":
-                await send(writer, {"cpu": time.process_time(), "stats": sfu.stats()})
+                segments = await asyncio.to_thread(count_segments, folder)
+                await send(
+                    writer,
+                    {
+                        "cpu": time.process_time(),
+                        "stats": sfu.stats(),
+                        "recorded_tracks": sum(len(r.recording()) for r in recorders),
+                        "folder": str(folder),
+                        "segments": segments,
+                    },
+                )
             elif op == "stop":
                 done.set()
                 return
@@ -248,8 +276,9 @@ async def serve(mode: str, conn: Connection) -> None:
     conn.send(server.sockets[0].getsockname()[1])
     await done.wait()
     server.close()
-    await sfu.close()
+    await sfu.close()  # closes the recorders' open segments too
     await relay.close()
+    conn.send(str(folder))
 
 
 def server_main(mode: str, conn: Connection) -> None:
@@ -394,7 +423,7 @@ def mark(port: int) -> dict[str, Any]:
     return result
 
 
-def step(mode: str, rooms: int, seconds: float, workers: int) -> dict[str, float]:
+def step(mode: str, rooms: int, seconds: float, workers: int) -> dict[str, Any]:
     context = mp.get_context("spawn")
     server_end, child_end = context.Pipe()
     server = context.Process(target=server_main, args=(mode, child_end), daemon=True)
@@ -427,6 +456,7 @@ def step(mode: str, rooms: int, seconds: float, workers: int) -> dict[str, float
                 pipe.send("stop")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)) as s:
             s.sendall(b'{"op": "stop"}\n')
+        folder = server_end.recv() if server_end.poll(30) else ""
         for process in [*processes, server]:
             process.join(timeout=20)
             if process.is_alive():
@@ -443,10 +473,13 @@ def step(mode: str, rooms: int, seconds: float, workers: int) -> dict[str, float
         "cpu_per_stream_second": server_cpu / (rooms * STREAMS_PER_ROOM * seconds),
         "cpu_ms_per_video_frame": server_cpu * 1000 / max(1, received),
         "video_decoded": float(stats.get("video_decoded", 0)),
+        "recorded_tracks": float(after.get("recorded_tracks", 0)),
+        "segments": float(after.get("segments", 0)),
+        "folder": folder,
     }
 
 
-def show(label: str, r: dict[str, float]) -> None:
+def show(label: str, r: dict[str, Any]) -> None:
     print(
         f"  {label:<16} rooms {int(r['rooms']):>3}  video delivered {r['delivered']:6.1%}  "
         f"server CPU {r['server_cpu_share']:5.2f} cores  "
