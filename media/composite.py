@@ -352,12 +352,33 @@ def cjk_font() -> Path:
     )
 
 
+@cache
+def cjk_family() -> str:
+    """The simplified-Chinese face by its fontconfig name, when fontconfig has it: a
+    Noto CJK collection's first face (what ``fontfile`` gives) draws Japanese forms."""
+    fc_match = shutil.which("fc-match")
+    if not fc_match:
+        return ""
+    try:
+        family = subprocess.run(  # noqa: S603 (a fixed program and arguments, no shell)
+            [fc_match, "-f", "%{family}", CJK_FONT_NAME],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return CJK_FONT_NAME if CJK_FONT_NAME in family.split(",") else ""
+
+
 @dataclass(frozen=True)
 class Texts:
     """Files holding the labels' text (drawtext reads them as they are: no escaping)."""
 
     folder: Path
     font: Path
+    family: str = ""  # drawtext's fontconfig lookup, preferred to ``font`` when set
 
     def file(self, name: str, text: str) -> str:
         path = self.folder / name
@@ -365,8 +386,11 @@ class Texts:
         return option(str(path))
 
     def draw(self, name: str, text: str, **options: str | int) -> str:
+        face = (
+            {"font": option(self.family)} if self.family else {"fontfile": option(str(self.font))}
+        )
         values = {
-            "fontfile": option(str(self.font)),
+            **face,
             "textfile": self.file(name, text),
             "expansion": "none",
             "fontcolor": "white",
@@ -595,7 +619,7 @@ def prepare(
     """Remux the tracks, write the labels and the filter graph into ``folder``; the
     ffmpeg command line (blocking: run in a thread)."""
     inputs = plan(participants, duration, folder)
-    graph = filter_graph(inputs, duration, started_at, Texts(folder, cjk_font()))
+    graph = filter_graph(inputs, duration, started_at, Texts(folder, cjk_font(), cjk_family()))
     script = folder / "graph.txt"
     script.write_text(graph, encoding="utf-8")
     return command(inputs, script, out, file_format, duration)

@@ -159,8 +159,12 @@ class JobRunner:
         job = await queue.add(
             db, kind, params, dispute_id=dispute_id, session_id=session_id, created_by=created_by
         )
-        event.listen(db.sync_session, "after_commit", lambda _session: self.wake(), once=True)
+        self.wake_after_commit(db)
         return job
+
+    def wake_after_commit(self, db: AsyncSession) -> None:
+        """Wake the workers when ``db``'s transaction commits (a job queued in it)."""
+        event.listen(db.sync_session, "after_commit", lambda _session: self.wake(), once=True)
 
     def wake(self) -> None:
         for wake in self._wakes:

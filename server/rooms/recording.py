@@ -29,6 +29,7 @@ from media.recorder import RecordedSegment, RoomRecorder, track_name
 from media.room_types import HearingState, Member, RoomEvent, RoomRefused
 from server.audit import SYSTEM
 from server.db.models import Recording, RecordingSegment
+from server.jobs.setup import RUNNER
 from server.services import recordings as service
 from server.services.recording_compose import enqueue_compose
 
@@ -192,6 +193,9 @@ class RoomRecordings:
             .limit(1)
         ):
             await enqueue_compose(db, recording, None)
+            runner = self.hub.app.get(RUNNER)
+            if runner is not None:
+                runner.wake_after_commit(db)
 
     # --- segments, errors, heartbeat, timeline -----------------------------------------
 

@@ -20,6 +20,7 @@ from server.context import DATABASE, SPOOL, STORE, db, require_login, settings
 from server.db.models import RecordingEvent
 from server.domain.errors import N_, Gone, InternalError, Unavailable
 from server.i18n import gettext
+from server.jobs.setup import RUNNER
 from server.openapi import documented
 from server.routes.common import path_id
 from server.routes.documents import _range as requested_range
@@ -331,6 +332,7 @@ async def compose(request: web.Request) -> web.Response:
     job = await recording_compose.request_compose(
         db(request), caller, path_id(request, "session_id")
     )
+    request.app[RUNNER].wake_after_commit(db(request))
     return web.json_response(
         {"job_id": job.id, "job": job_json(job, details=jobs.sees_details(caller))}, status=202
     )

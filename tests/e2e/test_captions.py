@@ -6,7 +6,9 @@ made from known sentences (``--use-file-for-fake-audio-capture=...%noloop``: pla
 after a few seconds of silence that cover joining and being admitted). The host's page
 must show 张三's final captions, close to the known text, under his name and seat; the
 host can hide the captions; the transcript page lists the lines stored under his name and
-makes a PDF of them (a background job whose progress the page follows).
+makes a PDF of them (a background job whose progress the page follows). When the host ends
+the session its recording stops and is composed; the clerk's playback page plays it, and
+choosing a transcript line moves the player there.
 
 The crash test kills the server (SIGKILL) while 张三 is still speaking, starts it again
 on the same data, and finds every final caption the host had seen in the transcript.
@@ -24,6 +26,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
 from tests.e2e.test_dispute_flows import (
+    CLERK,
     MEDIATOR,
     ZHANG_PHONE,
     DemoServer,
@@ -107,9 +110,51 @@ def test_a_partys_speech_shows_as_captions_and_lands_in_the_transcript(
             assert recall(known, transcript) >= LEAST_RECALL, (heard, transcript)
             pdf = exported_pdf(host, url)
             assert pdf.startswith(b"%PDF"), pdf[:20]
+
+            # the host ends the session: the recording stops, its files are composed,
+            # and the clerk plays it back from a line of the transcript
+            host.goto(f"{url}sessions/{DEMO_SESSION}/room")
+            end_session(host)
+            clerk = staff_page(staff, url, CLERK)
+            play_from_a_line(clerk, url)
         finally:
             talking.close()
             staff.close()
+
+
+def end_session(host: Page) -> None:
+    expect(host.locator("#pj-join")).to_be_visible()
+    host.locator("#pj-consent").check()
+    host.locator("#pj-join").click()
+    host.locator("#ctl-end").click()
+    host.locator("#confirm [data-action=confirm-ok]").click()
+
+
+def play_from_a_line(page: Page, url: str) -> None:
+    """The composite of the session plays; choosing a transcript line moves it there."""
+    page.goto(f"{url}sessions/{DEMO_SESSION}/recording")
+    media = page.locator("#recording-media")
+    deadline = time.monotonic() + 180
+    while not media.count():  # the page reloads itself when the composite is made
+        assert time.monotonic() < deadline, "no composite to play"
+        page.wait_for_timeout(1000)
+        if not page.locator("#recording-compose-job").count():
+            page.reload()
+    lines = page.locator("#recording-lines .recording-line")
+    expect(lines.first).to_be_visible()
+    offsets = [float(o) for o in lines.evaluate_all("(els) => els.map((e) => e.dataset.offset)")]
+    target = max(offsets)
+    chosen = lines.nth(offsets.index(target))
+    chosen.locator("button.seek").click()
+    deadline = time.monotonic() + 20
+    seen = 0.0
+    while time.monotonic() < deadline:
+        seen = float(media.evaluate("(element) => element.currentTime"))
+        if abs(seen - target) <= 0.5:
+            break
+        page.wait_for_timeout(100)
+    assert abs(seen - target) <= 0.5, (seen, target, offsets)
+    expect(chosen).to_have_class(re.compile(r"\bis-current\b"))
 
 
 def meet(staff: Browser, talking: Browser, url: str) -> tuple[Page, Page, str]:
