@@ -25,7 +25,7 @@ from server.openapi import documented
 from server.routes.common import path_id
 from server.routes.documents import _range as requested_range
 from server.routes.jobs import JobOut, job_json
-from server.services import jobs, recording_compose, recording_view
+from server.services import jobs, recording_compose, recording_retention, recording_view
 from server.services import rooms as room_service
 from server.services.documents import open_bytes
 from server.services.recording_view import MediaFile, PlayableFile, RecordingView
@@ -308,6 +308,9 @@ async def recording_page(request: web.Request) -> web.Response:
             "may_compose": caller.role in recording_compose.COMPOSERS
             and found.segments.count > 0
             and found.playback not in ("none", "in_progress", "purged"),
+            # the judge, the clerk and the court's administrator (set_hold checks the court)
+            "may_hold": caller.role in recording_retention.HOLDERS
+            and found.playback not in ("none", "purged"),
         },
     )
 

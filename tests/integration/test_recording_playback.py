@@ -499,9 +499,23 @@ async def test_the_page_shows_the_player_the_lines_the_timeline_and_the_hashes(
     assert "Compose again" in html  # the court's staff may have the files made again
     assert "js/recording.js" in html and "<script>" not in html
 
+    assert 'id="hold-form" class="stack" data-hold="true"' in html  # the clerk may hold it
+
     zhang = await clients.party(ZHANG)
     html = await (await zhang.get(f"/sessions/{seeded.session_id}/recording")).text()
     assert '<video id="recording-media"' in html and 'data-action="compose"' not in html
+    assert 'id="hold-form"' not in html
+
+    # once held, the clerk's page says so and offers to release it
+    response = await clients.post_json(
+        clerk,
+        f"/api/v1/sessions/{seeded.session_id}/recording/hold",
+        {"hold": True, "reason": "上诉期内保留"},
+    )
+    assert response.status == 200, await response.text()
+    html = await (await clerk.get(f"/sessions/{seeded.session_id}/recording")).text()
+    assert 'id="recording-hold"' in html and "上诉期内保留" in html
+    assert 'data-hold="false"' in html
 
 
 async def test_the_staff_ask_for_the_files_to_be_composed_again(

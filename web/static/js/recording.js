@@ -171,6 +171,35 @@ document.addEventListener("yizhan:job-end", (event) => {
   }
 });
 
+// --- legal hold ----------------------------------------------------------------------
+
+async function hold(form) {
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  say("");
+  const reason = form.elements.reason ? form.elements.reason.value : "";
+  try {
+    const response = await fetch(`/api/v1/sessions/${sessionId}/recording/hold`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, Accept: "application/json" },
+      body: JSON.stringify({ hold: form.dataset.hold === "true", reason }),
+      credentials: "same-origin",
+    });
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error((data.error && data.error.message) || strings.failed);
+    window.location.reload();
+  } catch (error) {
+    say(error.message);
+    button.disabled = false;
+  }
+}
+
+document.addEventListener("submit", (event) => {
+  if (event.target.id !== "hold-form") return;
+  event.preventDefault();
+  hold(event.target);
+});
+
 // --- wiring ------------------------------------------------------------------------
 
 document.addEventListener("click", (event) => {
