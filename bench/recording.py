@@ -10,7 +10,10 @@ composite is made.
    gives the extra CPU per recorded track, printed as a ratio to the CPU per forwarded
    stream (one publisher's audio or video to one subscriber). Runs alternate, and the
    medians are compared, because these machines are shared and noisy.
-2. The segments one recorded room left behind are joined per participant (a remux, no
+2. Because what recording adds is small next to the noise of 1., the recorder's own work
+   is also measured in this process: two minutes of a replayed VP8 and Opus track through
+   a subscriber track, alone and then also muxed into segments (CPU time, not wall time).
+3. The segments one recorded room left behind are joined per participant (a remux, no
    codec) and composed into the session composite (a grid, names, a clock, mixed
    sound; MP4 and WebM) by media/composite.py, as the recording_compose job does; each
    is timed as a multiple of the recording's real length.
@@ -30,9 +33,43 @@ from pathlib import Path
 from typing import Any
 
 import av
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
-from bench.sfu import ROOM_SIZE, STREAMS_PER_ROOM, step
+from bench.sfu import ROOM_SIZE, STREAMS_PER_ROOM, encode_clip, step
 from media.composite import Participant, SegmentFile, Track, composite, participant_file
+from media.forwarding import Counters, SubscriberTrack
+from media.recording import SegmentWriter
+
+
+async def recorder_work(
+    video: list[bytes], audio: list[bytes], seconds: float, folder: Path
+) -> dict[str, float]:
+    """CPU seconds (this process) to take ``seconds`` of one video and one audio track
+    through a member's subscriber track, alone ("forwarded"), and then also into a
+    SegmentWriter ("recorded"), as media/recorder.py does; the clip is replayed."""
+    vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+    opus = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, payloadType=111)
+    counters = Counters()
+    out: dict[str, float] = {}
+    for mode in ("forwarded", "recorded"):
+        spent = 0.0
+        for kind, payloads, codec, rate, step_ in (
+            ("video", video, vp8, 30, 3000),
+            ("audio", audio, opus, 50, 960),
+        ):
+            track = SubscriberTrack(kind, counters)
+            writer = SegmentWriter(folder / mode, f"bench.{kind}", kind, segment_seconds=20)
+            began = time.process_time()
+            for n in range(int(seconds * rate)):
+                track.push(1, codec, JitterFrame(payloads[n % len(payloads)], n * step_))
+                packet = await track.recv()
+                if mode == "recorded":
+                    writer.write(packet)
+            writer.close()
+            spent += time.process_time() - began
+        out[mode] = spent
+    return out
 
 
 def cpu_line(label: str, r: dict[str, Any], seconds: float) -> None:
@@ -99,6 +136,7 @@ def main() -> None:
 
     print(f"1. recording every track of rooms of {ROOM_SIZE} ({args.seconds:g} s windows):")
     keep = Path(tempfile.mkdtemp(prefix="bench-recorded-"))
+    forwarded_stream = 0.0
     try:
         for rooms in counts:
             forwarding: list[float] = []
@@ -121,6 +159,7 @@ def main() -> None:
             extra = statistics.median(recording) - base
             per_stream = base / (rooms * STREAMS_PER_ROOM)
             per_track = extra / max(1, tracks)
+            forwarded_stream = forwarded_stream or per_stream
             print(
                 f"  rooms {rooms}: forwarding {per_stream * 100:.2f}% of a core per forwarded "
                 f"stream; recording {per_track * 100:.2f}% of a core per recorded track "
@@ -129,7 +168,24 @@ def main() -> None:
                 f"{statistics.median(recording) / base:.2f}"
             )
 
-        print("2. after the session, from one recorded room's segments:")
+        print("2. the recorder's own work, in this process (less noisy than 1.):")
+        video, audio = encode_clip()
+        seconds = 120.0
+        work = asyncio.run(recorder_work(video, audio, seconds, keep / "isolated"))
+        muxing = (work["recorded"] - work["forwarded"]) / seconds / 2  # per track
+        print(
+            f"  {seconds:g} s of one VP8 640x360 and one Opus track: through a subscriber "
+            f"track {work['forwarded'] * 1000 / seconds:.2f} ms CPU per second, and also "
+            f"muxed into segments {work['recorded'] * 1000 / seconds:.2f} ms; the muxing costs "
+            f"{muxing * 100:.3f}% of a core per recorded track"
+        )
+        if forwarded_stream:
+            print(
+                f"  ratio of that to the server's CPU per forwarded stream in 1. "
+                f"({forwarded_stream * 100:.2f}% of a core): {muxing / forwarded_stream:.3f}"
+            )
+
+        print("3. after the session, from one recorded room's segments:")
         people, duration = participants_from(keep / "room0")
         if not people:
             print("  no segments were kept")

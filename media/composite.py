@@ -330,20 +330,9 @@ def seconds(value: float) -> str:
 @cache
 def cjk_font() -> Path:
     """A font with Chinese glyphs: fontconfig's Noto Sans CJK SC, else a known path."""
-    fc_match = shutil.which("fc-match")
-    if fc_match:
-        try:
-            found = subprocess.run(  # noqa: S603 (a fixed program and arguments, no shell)
-                [fc_match, "-f", "%{file}", CJK_FONT_NAME],
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=False,
-            ).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            found = ""
-        if found and "CJK" in Path(found).name and Path(found).is_file():
-            return Path(found)
+    found = _fc_match("%{file}").strip()
+    if found and "CJK" in Path(found).name and Path(found).is_file():
+        return Path(found)
     for known in KNOWN_CJK_FONTS:
         if Path(known).is_file():
             return Path(known)
@@ -356,12 +345,18 @@ def cjk_font() -> Path:
 def cjk_family() -> str:
     """The simplified-Chinese face by its fontconfig name, when fontconfig has it: a
     Noto CJK collection's first face (what ``fontfile`` gives) draws Japanese forms."""
+    family = _fc_match("%{family}")
+    return CJK_FONT_NAME if CJK_FONT_NAME in family.split(",") else ""
+
+
+def _fc_match(element: str) -> str:
+    """What fontconfig's best match for the CJK font says of ``element``; "" if unknown."""
     fc_match = shutil.which("fc-match")
     if not fc_match:
         return ""
     try:
-        family = subprocess.run(  # noqa: S603 (a fixed program and arguments, no shell)
-            [fc_match, "-f", "%{family}", CJK_FONT_NAME],
+        return subprocess.run(  # noqa: S603 (a fixed program and arguments, no shell)
+            [fc_match, "-f", element, CJK_FONT_NAME],
             capture_output=True,
             text=True,
             timeout=10,
@@ -369,7 +364,6 @@ def cjk_family() -> str:
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return ""
-    return CJK_FONT_NAME if CJK_FONT_NAME in family.split(",") else ""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ again), which makes the job safe to run twice.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from server.jobs.context import JobContext
 from server.jobs.errors import JobFailed, RetryableError
 from server.jobs.speech import SharedEngine
 from server.services import transcripts
-from server.services.documents import open_bytes
+from server.services.documents import copy_to
 from server.services.transcripts import Heard
 from storage.base import StorageError
 from transcription.engine import Segment
@@ -162,19 +161,17 @@ def _duration(path: Path) -> float:
 
 async def _fetch(ctx: JobContext, stored: StoredObject, path: Path) -> None:
     """Copy the object into ``path``, checking its size and SHA-256."""
-    digest, size = hashlib.sha256(), 0
+
+    def copied(size: int) -> None:
+        if stored.size:
+            ctx.progress(LOADED_AT + (FETCHED_AT - LOADED_AT) * size / stored.size)
+
     try:
-        with path.open("wb") as handle:
-            async for chunk in open_bytes(ctx.store, ctx.spool, stored, None):
-                digest.update(chunk)
-                size += len(chunk)
-                await asyncio.to_thread(handle.write, chunk)
-                if stored.size:
-                    ctx.progress(LOADED_AT + (FETCHED_AT - LOADED_AT) * size / stored.size)
+        size, sha256 = await copy_to(ctx.store, ctx.spool, stored, path, copied)
     except StorageError as exc:
         raise RetryableError(f"the recording could not be read from the store: {exc}") from exc
-    if size != stored.size or digest.hexdigest() != stored.sha256:
-        raise JobFailed(DAMAGED, f"{stored.key}: {size} bytes, sha256 {digest.hexdigest()}")
+    if size != stored.size or sha256 != stored.sha256:
+        raise JobFailed(DAMAGED, f"{stored.key}: {size} bytes, sha256 {sha256}")
 
 
 class StatementTranscriber:

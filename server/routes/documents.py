@@ -54,7 +54,7 @@ async def upload_evidence(request: web.Request) -> web.Response:
     return web.json_response(documents.document_json(document, stored), status=201)
 
 
-def _range(header: str | None, size: int) -> ByteRange | None:
+def requested_range(header: str | None, size: int) -> ByteRange | None:
     if not header:
         return None
     match = RANGE.match(header.strip())
@@ -70,28 +70,38 @@ def _range(header: str | None, size: int) -> ByteRange | None:
     return ByteRange(start, end)
 
 
+async def check_in_store(
+    request: web.Request,
+    stored: StoredObject,
+    dispute_id: int,
+    damaged: str = N_("This file failed its integrity check; the court has been told."),
+) -> None:
+    """Before sending an object: one the store should have is there with its recorded
+    size (one still in the spool is read there); a purged one is gone."""
+    if stored.status == "deleted":  # removed by the recording purge when its retention ended
+        raise Gone(N_("This session's recording was removed when its retention ended."))
+    if stored.status != "stored":
+        return
+    try:
+        info = await request.app[STORE].stat(stored.key)
+    except ObjectMissing:
+        info = None
+    except StorageError:
+        raise Unavailable(
+            N_("The file store cannot be reached just now. Try again shortly.")
+        ) from None
+    if info is None or info.size != stored.size:
+        raise InternalError(damaged).audited(
+            "storage.integrity_failed", dispute_id=dispute_id, key=stored.key
+        )
+
+
 async def _send(request: web.Request, caller: Principal, document_id: int) -> web.StreamResponse:
     found = await documents.readable(db(request), caller, document_id)
     stored = found.stored
     store, spool = request.app[STORE], request.app[SPOOL]
-    if stored.status == "deleted":  # removed by the recording purge when its retention ended
-        raise Gone(N_("This session's recording was removed when its retention ended."))
-    if stored.status == "stored":
-        try:
-            info = await store.stat(stored.key)
-        except ObjectMissing:
-            info = None
-        except StorageError:
-            raise Unavailable(
-                N_("The file store cannot be reached just now. Try again shortly.")
-            ) from None
-        if info is None or info.size != stored.size:
-            raise InternalError(
-                N_("This file failed its integrity check; the court has been told.")
-            ).audited(
-                "storage.integrity_failed", dispute_id=found.document.dispute_id, key=stored.key
-            )
-    byte_range = _range(request.headers.get("Range"), stored.size)
+    await check_in_store(request, stored, found.document.dispute_id)
+    byte_range = requested_range(request.headers.get("Range"), stored.size)
     response = web.StreamResponse(status=206 if byte_range else 200)
     response.content_type = stored.content_type.split(";")[0]
     if stored.content_type.startswith("text/"):

@@ -18,19 +18,19 @@ from server.audit import AuditEntry
 from server.auth.principal import Principal
 from server.context import DATABASE, SPOOL, STORE, db, require_login, settings
 from server.db.models import RecordingEvent
-from server.domain.errors import N_, Gone, InternalError, Unavailable
+from server.domain.errors import N_
 from server.i18n import gettext
 from server.jobs.setup import RUNNER
 from server.openapi import documented
 from server.routes.common import path_id
-from server.routes.documents import _range as requested_range
+from server.routes.documents import check_in_store, requested_range
 from server.routes.jobs import JobOut, job_json
 from server.services import jobs, recording_compose, recording_retention, recording_view
 from server.services import rooms as room_service
 from server.services.documents import open_bytes
 from server.services.recording_view import MediaFile, PlayableFile, RecordingView
 from server.templating import render
-from storage.base import ByteRange, ObjectMissing, StorageError
+from storage.base import ByteRange
 
 EVENT_LABELS = {
     "started": N_("Recording started"),
@@ -366,29 +366,6 @@ def _disposition(found: MediaFile, content_type: str, *, download: bool) -> str:
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{name}"
 
 
-async def _check_stored(request: web.Request, found: MediaFile) -> None:
-    """An object the store should have must be there with its recorded size."""
-    stored = found.stored
-    if stored.status == "deleted":  # removed by the recording purge
-        raise Gone(N_("This session's recording was removed when its retention ended."))
-    if stored.status != "stored":
-        return  # still in the spool: open_bytes reads it there
-    try:
-        info = await request.app[STORE].stat(stored.key)
-    except ObjectMissing:
-        info = None
-    except StorageError:
-        raise Unavailable(
-            N_("The file store cannot be reached just now. Try again shortly.")
-        ) from None
-    if info is None or info.size != stored.size:
-        raise InternalError(
-            N_("The stored recording failed its integrity check; the court has been told.")
-        ).audited(
-            "storage.integrity_failed", dispute_id=found.recording.dispute_id, object=stored.id
-        )
-
-
 def _unsatisfiable(size: int) -> web.Response:
     return web.json_response(
         {"error": {"code": "http_416", "message": gettext(NOT_IN_FILE)}},
@@ -435,7 +412,12 @@ async def media(request: web.Request) -> web.StreamResponse:
     caller = require_login(request)
     found = await recording_view.media_file(db(request), caller, path_id(request))
     stored = found.stored
-    await _check_stored(request, found)
+    await check_in_store(
+        request,
+        found.stored,
+        found.recording.dispute_id,
+        N_("The stored recording failed its integrity check; the court has been told."),
+    )
     download = request.query.get("download", "").lower() in TRUE
     etag = f'"{stored.sha256}"'
     header = request.headers.get("Range")

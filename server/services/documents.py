@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import audit
-from server.audit import AuditEntry
+from server.audit import Actor, AuditEntry
 from server.auth import access
 from server.auth.principal import Principal
 from server.db.models import Document, StoredObject
@@ -60,6 +63,32 @@ async def store_document(
     title: str = "",
 ) -> tuple[Document, StoredObject]:
     """Check the received file's type, then record it for upload (in the caller's transaction)."""
+    return await record_document(
+        db,
+        spool,
+        spooled,
+        actor=principal.actor(),
+        dispute_id=dispute_id,
+        kind=kind,
+        filename=filename,
+        title=title,
+    )
+
+
+async def record_document(
+    db: AsyncSession,
+    spool: Spool,
+    spooled: Spooled,
+    *,
+    actor: Actor,
+    dispute_id: int,
+    kind: DocumentKind,
+    filename: str,
+    title: str = "",
+) -> tuple[Document, StoredObject]:
+    """:func:`store_document` for a file a person or the platform (``actor.id`` None) made:
+    its type checked (:class:`Invalid` if not accepted), kept in the spool for the upload
+    outbox, recorded and audited."""
     name = clean_filename(filename)
     if spooled.size == 0:
         raise Invalid(N_("The file is empty."), field="file")
@@ -84,7 +113,7 @@ async def store_document(
         write_once=kind in WRITE_ONCE,
         status="pending",
         next_attempt_at=datetime.now(UTC),
-        created_by_id=principal.user_id,
+        created_by_id=actor.id,
     )
     db.add(stored)
     await db.flush()
@@ -94,7 +123,7 @@ async def store_document(
         title=(title.strip() or name)[:MAX_TITLE],
         filename=name,
         object_id=stored.id,
-        created_by_id=principal.user_id,
+        created_by_id=actor.id,
     )
     db.add(document)
     await db.flush()
@@ -102,7 +131,7 @@ async def store_document(
         db,
         AuditEntry(
             "document.added",
-            principal.actor(),
+            actor,
             "document",
             document.id,
             dispute_id=dispute_id,
@@ -181,3 +210,24 @@ async def open_bytes(
             pass  # the outbox stored it (and cleared the spool) since the row was read
     async for chunk in store.open(stored.key, byte_range):
         yield chunk
+
+
+async def copy_to(
+    store: ObjectStore,
+    spool: Spool,
+    stored: StoredObject,
+    path: Path,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[int, str]:
+    """Copy the object's bytes into ``path``; their size and SHA-256 as read (the caller
+    compares them with what was recorded). ``progress`` is told the bytes copied so far.
+    ObjectMissing and StorageError go to the caller."""
+    digest, size = hashlib.sha256(), 0
+    with path.open("wb") as handle:
+        async for chunk in open_bytes(store, spool, stored, None):
+            digest.update(chunk)
+            size += len(chunk)
+            await asyncio.to_thread(handle.write, chunk)
+            if progress is not None:
+                progress(size)
+    return size, digest.hexdigest()

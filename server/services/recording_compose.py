@@ -31,7 +31,6 @@ import shutil
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +46,6 @@ from server.auth.principal import Principal
 from server.db.base import utcnow
 from server.db.models import (
     CaseSession,
-    Document,
     Job,
     Recording,
     RecordingFile,
@@ -55,17 +53,16 @@ from server.db.models import (
     StoredObject,
     User,
 )
-from server.domain.documents import ACCEPTED_TYPES, DEFAULT_LIMITS, WRITE_ONCE, DocumentKind
-from server.domain.errors import N_, Conflict, Forbidden, NotFound
+from server.domain.documents import DEFAULT_LIMITS, DocumentKind
+from server.domain.errors import N_, Conflict, Forbidden, Invalid, NotFound
 from server.domain.roles import Role
 from server.i18n import DEFAULT_LOCALE, translate_in
 from server.jobs import queue
 from server.jobs.context import JobContext
 from server.jobs.errors import JobFailed, RetryableError
-from server.services.documents import clean_filename, open_bytes
+from server.services.documents import copy_to, record_document
 from storage.base import ObjectMissing, StorageError
-from storage.keys import new_key
-from storage.sniff import HEAD_BYTES, UnsupportedType, identify
+from storage.sniff import HEAD_BYTES
 from storage.spool import Spool, Spooled
 
 log = logging.getLogger(__name__)
@@ -257,18 +254,12 @@ async def _fetch_one(
 ) -> None:
     if stored is None:
         raise await _integrity_failed(ctx, recording, segment, "no stored object")
-    digest, size = hashlib.sha256(), 0
     try:
-        with path.open("wb") as handle:
-            async for chunk in open_bytes(ctx.store, ctx.spool, stored, None):
-                digest.update(chunk)
-                size += len(chunk)
-                await asyncio.to_thread(handle.write, chunk)
+        size, got = await copy_to(ctx.store, ctx.spool, stored, path)
     except ObjectMissing:
         raise await _integrity_failed(ctx, recording, segment, f"{stored.key} is missing") from None
     except StorageError as exc:
         raise RetryableError(f"segment {segment.id} could not be read: {exc}") from exc
-    got = digest.hexdigest()
     if got != segment.sha256 or got != stored.sha256 or size != segment.size:
         problem = f"{stored.key}: {size} bytes with sha256 {got}"
         raise await _integrity_failed(ctx, recording, segment, problem)
@@ -355,72 +346,6 @@ def _spooled(path: Path) -> Spooled:
     return Spooled(path, size, digest.hexdigest(), head)
 
 
-async def _store_document(
-    db: AsyncSession,
-    spool: Spool,
-    spooled: Spooled,
-    *,
-    actor: Actor,
-    dispute_id: int,
-    filename: str,
-    title: str,
-) -> tuple[Document, StoredObject]:
-    """Record a made file for upload as a write-once ``recording`` document, as
-    :func:`server.services.documents.store_document` does for people; here the maker may
-    also be the platform (no user)."""
-    kind = DocumentKind.RECORDING
-    name = clean_filename(filename)
-    try:
-        file_type = identify(name, spooled.head, spooled.path)
-    except UnsupportedType as exc:
-        raise JobFailed(UNMAKEABLE, f"{name}: {exc}") from exc
-    if file_type.name not in ACCEPTED_TYPES[kind]:
-        raise JobFailed(UNMAKEABLE, f"{name}: {file_type.name} is not accepted for recordings")
-    key = new_key(kind.value, dispute_id, file_type.extensions[0])
-    await spool.keep(spooled, key)
-    stored = StoredObject(
-        key=key,
-        kind=kind.value,
-        dispute_id=dispute_id,
-        size=spooled.size,
-        sha256=spooled.sha256,
-        content_type=file_type.content_type,
-        write_once=kind in WRITE_ONCE,
-        status="pending",
-        next_attempt_at=datetime.now(UTC),
-        created_by_id=actor.id,
-    )
-    db.add(stored)
-    await db.flush()
-    document = Document(
-        dispute_id=dispute_id,
-        kind=kind.value,
-        title=title[:200],
-        filename=name,
-        object_id=stored.id,
-        created_by_id=actor.id,
-    )
-    db.add(document)
-    await db.flush()
-    await audit.append(
-        db,
-        AuditEntry(
-            "document.added",
-            actor,
-            "document",
-            document.id,
-            dispute_id=dispute_id,
-            details={
-                "kind": kind.value,
-                "size": stored.size,
-                "sha256": stored.sha256,
-                "name": name,
-            },
-        ),
-    )
-    return document, stored
-
-
 async def _checkpoint(db: AsyncSession, ctx: JobContext, **values: Any) -> None:
     """The job's checkpoint, in the caller's transaction: stored with the file it names."""
     saved = {**ctx.saved, **values}
@@ -463,15 +388,19 @@ async def _keep(
     recording = loaded.recording
     try:
         async with ctx.database.transaction() as db:
-            document, stored = await _store_document(
-                db,
-                ctx.spool,
-                spooled,
-                actor=loaded.actor,
-                dispute_id=recording.dispute_id,
-                filename=made.filename,
-                title=made.title,
-            )
+            try:
+                document, stored = await record_document(
+                    db,
+                    ctx.spool,
+                    spooled,
+                    actor=loaded.actor,
+                    dispute_id=recording.dispute_id,
+                    kind=DocumentKind.RECORDING,
+                    filename=made.filename,
+                    title=made.title,
+                )
+            except Invalid as exc:  # the file made is not a playable WebM or MP4
+                raise JobFailed(UNMAKEABLE, f"{made.filename}: {exc.message}") from exc
             row = await db.scalar(
                 select(RecordingFile).where(
                     RecordingFile.recording_id == recording.id,
