@@ -13,12 +13,9 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import av
-import numpy as np
 import pytest
 from sqlalchemy import select
 
@@ -33,6 +30,7 @@ from storage.base import ObjectStore
 from storage.factory import open_store
 from storage.spool import Spool
 from tests.integration.test_cli_and_migrations import cli
+from tests.media.packets import opus_packets
 from tests.s3_server import S3Server
 from tests.support import make_settings
 
@@ -44,18 +42,7 @@ TONE_SECONDS = 3
 
 def opus_tone(seconds: int = TONE_SECONDS) -> list[Any]:
     """Opus packets of a 440 Hz tone, as a browser's microphone track would carry."""
-    encoder = av.CodecContext.create("libopus", "w")
-    encoder.sample_rate, encoder.layout, encoder.format = 48000, "stereo", "s16"
-    encoder.time_base = Fraction(1, 48000)
-    tone = (np.sin(np.arange(960) * 2 * np.pi * 440 / 48000) * 8000).astype(np.int16)
-    packets: list[Any] = []
-    for i in range(seconds * 50):
-        frame = av.AudioFrame.from_ndarray(
-            np.repeat(tone, 2).reshape(1, -1), format="s16", layout="stereo"
-        )
-        frame.sample_rate, frame.pts, frame.time_base = 48000, i * 960, encoder.time_base
-        packets += encoder.encode(frame)
-    return packets
+    return opus_packets(seconds)
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import av
-import numpy as np
 import pytest
 
 from media.composite import (
@@ -32,6 +30,8 @@ from media.composite import (
     timezone_env,
 )
 from media.recording import SegmentWriter
+from tests.media.packets import opus_packets as make_opus
+from tests.media.packets import vp8_packets as make_vp8
 
 FPS = 15
 SECONDS = 6
@@ -42,35 +42,11 @@ BRIGHT = 200
 
 
 def vp8_packets(seconds: int = SECONDS) -> list[Any]:
-    encoder = av.CodecContext.create("libvpx", "w")
-    encoder.width, encoder.height = VIDEO_SIZE
-    encoder.pix_fmt = "yuv420p"
-    encoder.time_base = Fraction(1, 90000)
-    encoder.framerate = Fraction(FPS, 1)
-    encoder.gop_size = FPS  # a keyframe every second
-    encoder.options = {"deadline": "realtime", "cpu-used": "8"}
-    packets: list[Any] = []
-    for i in range(seconds * FPS):
-        image = np.full((VIDEO_SIZE[1], VIDEO_SIZE[0], 3), BRIGHT - i % 20, np.uint8)
-        frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
-        frame.pts, frame.time_base = i * 90000 // FPS, encoder.time_base
-        packets += encoder.encode(frame)
-    return packets + list(encoder.encode(None))
+    return make_vp8(seconds, size=VIDEO_SIZE, fps=FPS, gop=FPS, shade=lambda i: BRIGHT - i % 20)
 
 
 def opus_packets(seconds: int = SECONDS) -> list[Any]:
-    encoder = av.CodecContext.create("libopus", "w")
-    encoder.sample_rate, encoder.layout, encoder.format = 48000, "stereo", "s16"
-    encoder.time_base = Fraction(1, 48000)
-    tone = (np.sin(np.arange(960) * 2 * np.pi * 440 / 48000) * 8000).astype(np.int16)
-    packets: list[Any] = []
-    for i in range(seconds * 50):
-        frame = av.AudioFrame.from_ndarray(
-            np.repeat(tone, 2).reshape(1, -1), format="s16", layout="stereo"
-        )
-        frame.sample_rate, frame.pts, frame.time_base = 48000, i * 960, encoder.time_base
-        packets += encoder.encode(frame)
-    return packets
+    return make_opus(seconds)
 
 
 def seconds_of(packet: Any) -> float:

@@ -9,61 +9,28 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Iterator
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import av
-import numpy as np
 import pytest
 
 from media.recording import ClosedSegment, SegmentWriter, vp8_size
+from tests.media.packets import opus_packets, vp8_packets
 
 SECONDS = 25
 FPS = 30
 GOP = 2 * FPS  # a keyframe every two seconds, as a browser sends without PLIs
 
 
-def vp8_packets() -> list[Any]:
-    encoder = av.CodecContext.create("libvpx", "w")
-    encoder.width, encoder.height, encoder.pix_fmt = 320, 240, "yuv420p"
-    encoder.time_base = Fraction(1, 90000)
-    encoder.framerate = Fraction(FPS, 1)
-    encoder.gop_size = GOP
-    encoder.options = {"deadline": "realtime", "cpu-used": "8"}
-    packets: list[Any] = []
-    for i in range(SECONDS * FPS):
-        image = np.full((240, 320, 3), (i * 3) % 255, np.uint8)
-        frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
-        frame.pts, frame.time_base = i * 3000, encoder.time_base
-        packets += encoder.encode(frame)
-    packets += encoder.encode(None)
-    return packets
-
-
-def opus_packets() -> list[Any]:
-    encoder = av.CodecContext.create("libopus", "w")
-    encoder.sample_rate, encoder.layout, encoder.format = 48000, "stereo", "s16"
-    encoder.time_base = Fraction(1, 48000)
-    packets: list[Any] = []
-    tone = (np.sin(np.arange(960) * 2 * np.pi * 440 / 48000) * 8000).astype(np.int16)
-    for i in range(SECONDS * 50):
-        frame = av.AudioFrame.from_ndarray(
-            np.repeat(tone, 2).reshape(1, -1), format="s16", layout="stereo"
-        )
-        frame.sample_rate, frame.pts, frame.time_base = 48000, i * 960, encoder.time_base
-        packets += encoder.encode(frame)
-    return packets
-
-
 @pytest.fixture(scope="module")
 def video() -> list[Any]:
-    return vp8_packets()
+    return vp8_packets(SECONDS, gop=GOP)
 
 
 @pytest.fixture(scope="module")
 def audio() -> list[Any]:
-    return opus_packets()
+    return opus_packets(SECONDS)
 
 
 @pytest.fixture
