@@ -39,6 +39,7 @@ from server.domain.errors import Conflict, DomainError, Forbidden, Gone, Invalid
 from server.i18n import DEFAULT_LOCALE, translate_in
 from server.rooms.names import socket_room
 from server.rooms.recording import LiveRecording, RoomRecordings
+from server.services import recordings as recordings_service
 from server.services import rooms as service
 from server.services.rooms import LogRow, RoomSeat, SessionFacts
 from storage.spool import Spool
@@ -203,7 +204,7 @@ class RoomHub:
             for task in live.drops.values():
                 task.cancel()
             async with live.lock:
-                await self.recordings.stop(live, reason="server_shutdown")
+                await self.recordings.stop(live, reason=recordings_service.SERVER_SHUTDOWN)
         await self.sfu.close()
         self.rooms.clear()
 

@@ -32,6 +32,7 @@ MANIFEST_KIND = "recording_manifest"
 RECORDING, PAUSED, STOPPED, PURGED = "recording", "paused", "stopped", "purged"
 LIVE_STATES = (RECORDING, PAUSED)
 SERVER_STOPPED = "server_stopped"  # the reason of an interruption found after a restart
+SERVER_SHUTDOWN = "server_shutdown"  # a stop because the server was shut down in order
 
 
 def _offset(recording: Recording, at: datetime) -> float:
@@ -132,7 +133,13 @@ async def begin(
         raise Conflict(N_("This session's recording was removed when its retention ended."))
     if recording.state in LIVE_STATES and recording.alive_at < now - timedelta(seconds=stale_after):
         await _interrupt(db, recording)
-    interrupted = recording.state == STOPPED
+    last = await db.scalar(
+        select(RecordingEvent)
+        .where(RecordingEvent.recording_id == recording.id)
+        .order_by(RecordingEvent.at.desc(), RecordingEvent.id.desc())
+        .limit(1)
+    )
+    interrupted = last is not None and last.reason in (SERVER_STOPPED, SERVER_SHUTDOWN)
     recording.runs += 1
     recording.state = RECORDING
     recording.ended_at = None
