@@ -2,6 +2,12 @@
 
 from server.db.base import Base
 from server.db.models.accounts import Court, LoginSession, LoginThrottle, OneTimeCode, User
+from server.db.models.agreements import (
+    Agreement,
+    AgreementSignature,
+    AgreementTemplate,
+    AgreementVersion,
+)
 from server.db.models.audit import AuditEvent
 from server.db.models.disputes import (
     Consent,
@@ -21,6 +27,7 @@ from server.db.models.recordings import (
 )
 from server.db.models.rooms import ChatLine, RoomLogEntry, SessionGuest
 from server.db.models.roster import MediationOrganisation, Mediator
+from server.db.models.service import Service, ServiceDelivery
 from server.db.models.session_participants import CaseSessionParticipant
 from server.db.models.sessions import CaseSession
 from server.db.models.storage import StoredObject
@@ -28,6 +35,10 @@ from server.db.models.transcript_reviews import TranscriptReview, TranscriptSign
 from server.db.models.transcripts import TranscriptEdit, TranscriptLine
 
 __all__ = [
+    "Agreement",
+    "AgreementSignature",
+    "AgreementTemplate",
+    "AgreementVersion",
     "AuditEvent",
     "Base",
     "CaseSession",
@@ -52,6 +63,8 @@ __all__ = [
     "RecordingFile",
     "RecordingSegment",
     "RoomLogEntry",
+    "Service",
+    "ServiceDelivery",
     "SessionGuest",
     "StoredObject",
     "TranscriptEdit",
