@@ -96,6 +96,27 @@ class Settings(BaseSettings):
     # how often the purge job looks for expired recordings
     recording_purge_hours: float = Field(default=24.0, ge=0.01, le=24 * 30)
 
+    # electronic service (电子送达): email through this SMTP server (an empty host turns the
+    # email channel off; the platform inbox always serves), SMS through a gateway ("outbox":
+    # the embedded default, messages go to the outbox page); tries per channel before it
+    # gives up, and the first wait between tries (doubling each time)
+    smtp_host: str = ""
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_from: str = "yizhan@localhost"
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = Field(default=15.0, ge=1, le=300)
+    sms_gateway: str = Field(default="outbox", pattern="^(outbox)$")
+    service_max_attempts: int = Field(default=5, ge=1, le=50)
+    service_retry_seconds: float = Field(default=60.0, ge=0.05, le=86400)
+    # PAdES signatures (agreements, rulings, certificates): the platform's key and
+    # certificate chain as PEM files; when empty, a key and a self-signed certificate are
+    # made once under the data directory. The mediation organisation's e-seal image (PNG).
+    signing_key_file: str = ""
+    signing_cert_file: str = ""
+    signing_seal_image: str = ""
+
     session_hours: int = Field(default=12, ge=1, le=24 * 30)
     login_max_failures: int = Field(default=5, ge=1)
     login_lock_minutes: int = Field(default=15, ge=1)
