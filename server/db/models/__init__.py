@@ -7,6 +7,7 @@ from server.db.models.agreements import (
     AgreementSignature,
     AgreementTemplate,
     AgreementVersion,
+    Confirmation,
 )
 from server.db.models.audit import AuditEvent
 from server.db.models.disputes import (
@@ -44,6 +45,7 @@ __all__ = [
     "CaseSession",
     "CaseSessionParticipant",
     "ChatLine",
+    "Confirmation",
     "Consent",
     "Court",
     "Dispute",

@@ -101,3 +101,33 @@ class AgreementSignature(Base):
     user_agent: Mapped[str] = mapped_column(String(400), default="")
     reason: Mapped[str] = mapped_column(Text, default="")  # a refusal's
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Confirmation(Base):
+    """The parties' joint application for judicial confirmation (司法确认) of a signed
+    agreement, and the judge's handling of it."""
+
+    __tablename__ = "confirmations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dispute_id: Mapped[int] = mapped_column(
+        ForeignKey("disputes.id", ondelete="CASCADE"), unique=True
+    )
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id"))
+    # applying (some parties have applied), applied (all have: in the judge's queue),
+    # evidence_requested, hearing (an online hearing is scheduled), confirmed, rejected
+    state: Mapped[str] = mapped_column(String(24), default="applying", index=True)
+    applicants: Mapped[str] = mapped_column(Text, default="[]")  # JSON: party, user, at
+    applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    judge_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    mode: Mapped[str] = mapped_column(String(16), default="paper")  # paper, hearing
+    hearing_session_id: Mapped[int | None] = mapped_column(ForeignKey("case_sessions.id"))
+    evidence_request: Mapped[str] = mapped_column(Text, default="")  # Art. 23 checks
+    evidence_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reasons: Mapped[str] = mapped_column(Text, default="")  # a rejection's
+    ruling_document_id: Mapped[int | None] = mapped_column(
+        ForeignKey("documents.id", ondelete="SET NULL")
+    )
+    ruling_sha256: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
