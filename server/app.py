@@ -18,6 +18,7 @@ from server.rooms import setup as rooms_setup
 from server.routes import (
     account,
     admin,
+    agreements,
     api,
     applications,
     auth,
@@ -31,11 +32,13 @@ from server.routes import (
     recordings,
     rooms,
     roster_admin,
+    signing,
     statements,
     transcript_review,
     transcripts,
     workflow,
 )
+from server.routes import e_service as e_service_routes
 from server.uploads import RetryPolicy, UploadOutbox
 from storage.factory import open_store
 from storage.spool import Spool
@@ -88,9 +91,10 @@ def init_app(settings: Settings) -> web.Application:
     for module in (
         health, auth, home, applications, disputes, workflow, queues, roster_admin, documents,
         account, admin, api, rooms, transcripts, transcript_review, jobs, statements,
-        recordings, recording_hold
+        recordings, recording_hold, agreements, signing
     ):  # fmt: skip
         module.setup(app)
+    e_service_routes.setup(app)
     openapi.setup(app)
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)
     templating.setup(app)

@@ -1,5 +1,5 @@
 """The ``yizhan`` command: serve, migrate, create-user, demo, check, audit verify,
-storage verify, transcribe."""
+storage verify, verify-pdf, transcribe."""
 
 from __future__ import annotations
 
@@ -329,6 +329,13 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(func=cmd_storage_verify)
 
+    from server.signing.verify_cli import add_arguments
+
+    verify_pdf = sub.add_parser(
+        "verify-pdf", help="check that a PDF was issued by the platform and is unchanged"
+    )
+    add_arguments(verify_pdf)
+    verify_pdf.set_defaults(func=cmd_verify_pdf)
     transcribe = sub.add_parser("transcribe", help="print the transcript of an audio or video file")
     transcribe.add_argument("file")
     transcribe.add_argument("--model", help="speech model name or folder (YIZHAN_ASR_MODEL)")
@@ -336,6 +343,12 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--format", choices=["txt", "vtt", "srt", "json"], default="txt")
     transcribe.set_defaults(func=cmd_transcribe)
     return parser
+
+
+def cmd_verify_pdf(args: argparse.Namespace) -> int:
+    from server.signing.verify_cli import run
+
+    return run(args)
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:

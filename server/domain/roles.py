@@ -57,14 +57,15 @@ class Permission(StrEnum):
     MANAGE_STORAGE = "storage.manage"
     APPLY = "dispute.apply"  # file an application (a clerk for walk-ins)
     WORK_QUEUE = "queue.view"
+    RECEIVE_SERVICE = "service.receive"  # documents served electronically, in an inbox
 
 
 # Roles whose members see every dispute of their court, not only those they are on.
 COURT_WIDE_ROLES = frozenset({Role.COURT_ADMIN, Role.TRIAGE_OFFICER})
 
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.PARTY: frozenset({Permission.VIEW_DISPUTE, Permission.APPLY}),
-    Role.AGENT: frozenset({Permission.VIEW_DISPUTE, Permission.APPLY}),
+    Role.PARTY: frozenset({Permission.VIEW_DISPUTE, Permission.APPLY, Permission.RECEIVE_SERVICE}),
+    Role.AGENT: frozenset({Permission.VIEW_DISPUTE, Permission.APPLY, Permission.RECEIVE_SERVICE}),
     Role.MEDIATOR: frozenset(
         {
             Permission.VIEW_DISPUTE,

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from server.config import ConfigError
 from server.context import DATABASE, SETTINGS, SPOOL, STORE
+from server.jobs.deliver import SERVICE_DELIVERY, deliver
 from server.jobs.runner import JobRunner, RunnerPolicy
 from server.jobs.speech import SharedEngine
 from server.jobs.transcribe import TRANSCRIBE_STATEMENT, StatementTranscriber
@@ -37,6 +38,7 @@ async def run_jobs(app: web.Application) -> AsyncIterator[None]:
     runner.register(TRANSCRIPT_EXPORT, export)
     runner.register(RECORDING_PURGE, purge)
     runner.register(RECORDING_COMPOSE, compose)
+    runner.register(SERVICE_DELIVERY, deliver)
     async with app[DATABASE].transaction() as db:
         due = datetime.now(UTC) + timedelta(hours=settings.recording_purge_hours)
         await ensure_purge_scheduled(db, settings, due=due)

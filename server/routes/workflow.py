@@ -58,7 +58,18 @@ S = DisputeStatus
 
 # the application's own pages save and submit a draft (with its consents and the
 # automatic triage); these actions are not taken here
-NOT_ON_PAGE = frozenset({cmd.SaveDraft, cmd.SubmitApplication})
+# done through their own pages and records, never as a bare step: the application form,
+# the agreement's signatures, the joint application and the judge's ruling
+NOT_ON_PAGE = frozenset(
+    {
+        cmd.SaveDraft,
+        cmd.SubmitApplication,
+        cmd.RecordAllSignatures,
+        cmd.ApplyForConfirmation,
+        cmd.ConfirmAgreement,
+        cmd.RejectConfirmation,
+    }
+)
 # fields the service fills from the caller: the acting mediator, the side asking
 FROM_CALLER = {
     (cmd.AcceptAssignment, "mediator_id"),

@@ -754,11 +754,21 @@ def test_the_demo_loan_dispute_reaches_an_agreement(
         lambda form: form.locator("textarea[name=summary]").fill(terms),
     )
     expect_status(mediator, "agreement_reached", "已达成协议，待签署")
+    # the signatures are collected on the agreement's own pages, never as a bare step
     expect_offers(
         mediator,
-        {"record_all_signatures"},
-        frozenset({"open_session", "close_session", "schedule_session", "record_agreement"}),
+        set(),
+        frozenset(
+            {
+                "open_session",
+                "close_session",
+                "schedule_session",
+                "record_agreement",
+                "record_all_signatures",
+            }
+        ),
     )
+    expect(mediator.locator('#next-steps a[data-action="agreement"]')).to_be_visible()
     agreed = timeline_row(mediator, "agreement_reached")
     expect(agreed).to_contain_text(f"{MEDIATOR.name} 调解员")
     expect(agreed).to_contain_text(terms)

@@ -181,7 +181,10 @@ async def test_illegal_or_foreign_moves_are_refused_and_change_nothing(clients: 
     mediator = await clients.staff("tiaojie")
     before = (await timeline(mediator, LOAN))["total"]
 
-    error = await refused(await act(clients, judge, LOAN, "confirm_agreement", {}), 409)
+    # a ruling is made on the confirmation page, never as a bare step
+    error = await refused(await act(clients, judge, LOAN, "confirm_agreement", {}), 400)
+    assert error["field"] == "action"
+    error = await refused(await act(clients, judge, LOAN, "record_judgment", {}), 409)
     assert error["code"] == "illegal_transition"
     assert error["message"].startswith("该纠纷当前状态为“调解中”；现在可以：")
     assert "安排调解场次" in error["message"]

@@ -43,6 +43,8 @@ def test_navigation_follows_the_role() -> None:
         "/",
         "/disputes",
         "/applications/new",
+        "/inbox",
+        "/verify",
         "/account",
     ]
     assert "/admin/users" in [i.href for i in navigation(caller(Role.COURT_ADMIN))]
