@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from server.auth.login import LoginResult
 from server.context import METRICS, RESPONSE_DELAY, SESSION_COOKIE, set_cookie, settings
@@ -53,3 +56,35 @@ def start_session(response: web.StreamResponse, request: web.Request, token: str
 async def form(request: web.Request) -> dict[str, str]:
     data = await request.post()
     return {key: str(value).strip() for key, value in data.items() if isinstance(value, str)}
+
+
+# --- page notices: the error of a form post, carried on the redirect, signed ---------------
+
+FLASH_SECONDS = 600  # how long a signed notice in a redirect's URL is believed
+
+
+class Flash:
+    """Signed notices that a page's form post hands to the page it redirects to
+    (``?error=<token>``), one salt per page family."""
+
+    def __init__(self, salt: str) -> None:
+        self.salt = salt
+
+    def _serializer(self, request: web.Request) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(settings(request).secret(), salt=self.salt)
+
+    def dumps(self, request: web.Request, data: dict[str, Any]) -> str:
+        return str(self._serializer(request).dumps(data))
+
+    def error(self, request: web.Request) -> dict[str, Any] | None:
+        """The notice in ``?error=``, if it is one of ours, signed and recent, with a text."""
+        token = request.query.get("error")
+        if not token:
+            return None
+        try:
+            data = self._serializer(request).loads(token, max_age=FLASH_SECONDS)
+        except BadSignature:
+            return None
+        if isinstance(data, dict) and isinstance(data.get("e"), str):
+            return data
+        return None

@@ -16,7 +16,6 @@ from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from server.auth.principal import Principal
@@ -28,7 +27,7 @@ from server.jobs.setup import RUNNER
 from server.openapi import documented
 from server.pagination import page_args
 from server.routes.api import body
-from server.routes.common import path_id, redirect
+from server.routes.common import Flash, path_id, redirect
 from server.routes.workflow import SESSION_WORDS
 from server.services import confirmation as service
 from server.services import workflow
@@ -36,8 +35,7 @@ from server.services.sessions import Links
 from server.templating import render
 
 TAGS = ("judicial confirmation",)
-FLASH_SALT = "yizhan.confirmation-page.v1"
-FLASH_SECONDS = 600
+FLASH = Flash("yizhan.confirmation-page.v1")  # signed notices of the page forms
 
 ACTIONS = {
     "apply": N_("Apply for judicial confirmation"),
@@ -445,20 +443,10 @@ async def api_queue(request: web.Request) -> web.Response:
 # --- pages ------------------------------------------------------------------------------------
 
 
-def _flash(request: web.Request) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(settings(request).secret(), salt=FLASH_SALT)
-
-
 def _notice(request: web.Request) -> tuple[str, str]:
-    token = request.query.get("error")
-    if token:
-        try:
-            data = _flash(request).loads(token, max_age=FLASH_SECONDS)
-        except BadSignature:
-            return "", ""
-        if isinstance(data, dict) and isinstance(data.get("e"), str):
-            return "error", data["e"]
-        return "", ""
+    flashed = FLASH.error(request)
+    if flashed is not None:
+        return "error", flashed["e"]
     done = request.query.get("done", "")
     if done in ACTIONS:
         return "done", gettext(DONE, action=gettext(ACTIONS[done]))
@@ -508,7 +496,7 @@ async def page_action(request: web.Request) -> web.Response:
         if exc.security:
             raise
         message = gettext(exc.message, **exc.localised_params(gettext))
-        token = _flash(request).dumps({"e": message, "a": action})
+        token = FLASH.dumps(request, {"e": message, "a": action})
         return redirect(f"{back}?{urlencode({'error': token})}")
     return redirect(f"{back}?{urlencode({'done': action})}")
 

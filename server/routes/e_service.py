@@ -17,7 +17,6 @@ from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pydantic import BaseModel, ConfigDict, Field
 
 from server import audit
@@ -33,7 +32,7 @@ from server.jobs.setup import RUNNER
 from server.openapi import documented
 from server.pagination import page_args
 from server.routes.api import body
-from server.routes.common import path_id, redirect, safe_next
+from server.routes.common import Flash, path_id, redirect, safe_next
 from server.routes.documents import check_in_store
 from server.routes.multipart import streams_body
 from server.services import documents, e_service, service_certificate
@@ -41,8 +40,7 @@ from server.services.e_service import Trace
 from server.templating import render
 
 TAGS = ("electronic service",)
-FLASH_SALT = "yizhan.e-service-page.v1"
-FLASH_SECONDS = 600
+FLASH = Flash("yizhan.e-service-page.v1")  # signed notices of the page forms
 
 DONE = {
     "served": N_("The document is being served. Each delivery's progress shows below."),
@@ -363,18 +361,10 @@ async def api_new_certificate(request: web.Request) -> web.Response:
 # --- pages ------------------------------------------------------------------------------
 
 
-def _flash(request: web.Request) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(settings(request).secret(), salt=FLASH_SALT)
-
-
 def _notice(request: web.Request) -> tuple[str, str]:
-    token = request.query.get("error")
-    if token:
-        try:
-            data = _flash(request).loads(token, max_age=FLASH_SECONDS)
-        except BadSignature:
-            return "", ""
-        return ("error", data["e"]) if isinstance(data, dict) and "e" in data else ("", "")
+    flashed = FLASH.error(request)
+    if flashed is not None:
+        return "error", flashed["e"]
     done = request.query.get("done", "")
     return ("done", gettext(DONE[done])) if done in DONE else ("", "")
 
@@ -417,7 +407,7 @@ async def _refused(
             ),
         )
     message = gettext(error.message, **error.localised_params(gettext))
-    token = _flash(request).dumps({"e": message})
+    token = FLASH.dumps(request, {"e": message})
     return redirect(f"{back}?{urlencode({'error': token})}")
 
 

@@ -19,7 +19,6 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from multidict import MultiDictProxy
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import select
@@ -47,12 +46,11 @@ from server.domain.disputes import (
 from server.domain.errors import N_, Conflict, Invalid
 from server.i18n import gettext
 from server.pagination import page_args
-from server.routes.common import path_id, redirect
+from server.routes.common import Flash, path_id, redirect
 from server.services import filing, guidance, notices, roster, sessions, workflow
 from server.services.disputes import DisputeFile
 
-FLASH_SALT = "yizhan.dispute-page.v1"
-FLASH_SECONDS = 600
+FLASH = Flash("yizhan.dispute-page.v1")  # signed notices of the page forms
 TIMELINE_ON_PAGE = 100
 S = DisputeStatus
 
@@ -572,10 +570,6 @@ async def api_filing_package(request: web.Request) -> web.Response:
 # page forms -------------------------------------------------------------------------------
 
 
-def _flash(request: web.Request) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(settings(request).secret(), salt=FLASH_SALT)
-
-
 async def page_action(request: web.Request) -> web.Response:
     caller = require_login(request)
     dispute_id = path_id(request)
@@ -591,22 +585,16 @@ async def page_action(request: web.Request) -> web.Response:
         if exc.security:
             raise
         message = gettext(exc.message, **exc.localised_params(gettext))
-        token = _flash(request).dumps({"e": message, "k": key})
+        token = FLASH.dumps(request, {"e": message, "k": key})
         return redirect(f"{back}?{urlencode({'error': token})}#next-steps")
     return redirect(f"{back}?{urlencode({'done': key})}#next-steps")
 
 
 def _page_notice(request: web.Request) -> tuple[str, str]:
     """The result of the last page action: ("error" | "done" | "", text)."""
-    token = request.query.get("error")
-    if token:
-        try:
-            data = _flash(request).loads(token, max_age=FLASH_SECONDS)
-        except BadSignature:
-            return "", ""
-        if isinstance(data, dict) and isinstance(data.get("e"), str):
-            return "error", data["e"]
-        return "", ""
+    flashed = FLASH.error(request)
+    if flashed is not None:
+        return "error", flashed["e"]
     done = workflow.BY_KEY.get(request.query.get("done", ""))
     if done is not None:
         caller = principal(request)
