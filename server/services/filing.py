@@ -14,14 +14,23 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import audit
 from server.audit import AuditEntry
 from server.auth import access
 from server.auth.principal import Principal
-from server.db.models import AuditEvent, CaseSession, Dispute, Document
+from server.db.models import (
+    AuditEvent,
+    CaseSession,
+    Dispute,
+    Document,
+    Recording,
+    RecordingFile,
+    TranscriptLine,
+    TranscriptReview,
+)
 from server.domain import events as ev
 from server.domain.disputes import DisputeStatus, ground_label, role_label, status_label
 from server.domain.documents import DocumentKind, may_read
@@ -75,9 +84,6 @@ EVENTS_BY_ACTION: dict[str, type[ev.Event]] = {
 }
 SYSTEM_ACTOR = N_("The platform")
 SYSTEM_ROLE = N_("System")
-TRANSCRIPT_PENDING = N_(
-    "The electronic transcript of the sessions follows from the session records."
-)
 
 # free-text facts an event may carry, shown under the event (message ids of their labels)
 FACT_LABELS = {
@@ -286,6 +292,19 @@ FILING_STATUSES = frozenset(
 
 
 @dataclass(frozen=True)
+class SessionRecord:
+    """A held session's electronic transcript and recording, as the package lists them."""
+
+    session: CaseSession
+    lines: int  # visible transcript lines
+    review: str  # the parties' review: "" (not opened), open, frozen
+    transcript_sha256: str  # the frozen transcript's hash, once frozen
+    recording: str  # "" (none), recording, paused, stopped, purged
+    composite_document_id: int | None
+    composite_sha256: str
+
+
+@dataclass(frozen=True)
 class FilingPackage:
     """What goes to the case-filing queue with a dispute."""
 
@@ -293,9 +312,37 @@ class FilingPackage:
     documents: list[Document]
     report: MediatorReport | None
     held_sessions: list[CaseSession]  # their transcripts belong in the package
-    transcript_note: str  # message id: the transcript placeholder
+    sessions: list[SessionRecord]  # each held session's transcript and recording
     timeline: list[TimelineEntry]
     routed_reason: str | None  # not suitable for mediation: the triage officer's reason
+
+
+async def _session_record(db: AsyncSession, session: CaseSession) -> SessionRecord:
+    lines = await db.scalar(
+        select(func.count())
+        .select_from(TranscriptLine)
+        .where(TranscriptLine.session_id == session.id, TranscriptLine.hidden.is_(False))
+    )
+    review = await db.scalar(
+        select(TranscriptReview).where(TranscriptReview.session_id == session.id)
+    )
+    recording = await db.scalar(select(Recording).where(Recording.session_id == session.id))
+    composite = None
+    if recording is not None:
+        composite = await db.scalar(
+            select(RecordingFile).where(
+                RecordingFile.recording_id == recording.id, RecordingFile.role == "composite"
+            )
+        )
+    return SessionRecord(
+        session=session,
+        lines=int(lines or 0),
+        review=review.state if review is not None else "",
+        transcript_sha256=review.sha256 if review is not None and review.state == "frozen" else "",
+        recording=recording.state if recording is not None else "",
+        composite_document_id=composite.document_id if composite is not None else None,
+        composite_sha256=composite.sha256 if composite is not None else "",
+    )
 
 
 async def _package(db: AsyncSession, dispute: Dispute, readable: Any) -> FilingPackage:
@@ -325,7 +372,7 @@ async def _package(db: AsyncSession, dispute: Dispute, readable: Any) -> FilingP
         documents=documents,
         report=await mediator_report(db, dispute.id),
         held_sessions=sessions,
-        transcript_note=TRANSCRIPT_PENDING,
+        sessions=[await _session_record(db, session) for session in sessions],
         timeline=await _entries(db, rows),
         routed_reason=workflow.state_of(dispute).filing_reason,
     )
@@ -385,11 +432,18 @@ def package_json(built: FilingPackage, translate: Any) -> dict[str, Any]:
             "report": report.report,
             "cost_increasing_conduct": report.cost_increasing_conduct,
         },
-        "transcript": {
-            "status": "pending",
-            "note": translate(built.transcript_note),
-            "sessions": [s.id for s in built.held_sessions],
-        },
+        "sessions": [
+            {
+                "session_id": r.session.id,
+                "transcript_lines": r.lines,
+                "transcript_review": r.review,
+                "transcript_sha256": r.transcript_sha256,
+                "recording": r.recording,
+                "recording_document_id": r.composite_document_id,
+                "recording_sha256": r.composite_sha256,
+            }
+            for r in built.sessions
+        ],
         "routed_reason": built.routed_reason,
         "timeline_events": len(built.timeline),
     }

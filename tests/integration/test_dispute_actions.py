@@ -350,7 +350,10 @@ async def test_a_session_is_held_mediation_fails_and_the_case_is_filed(clients: 
     listed = packages[0].details
     assert listed["report"]["report"] == report
     assert listed["report"]["grounds"] == ["irreconcilable", "party_unwilling"]
-    assert listed["transcript"]["sessions"] == [session["id"]]
+    [held] = listed["sessions"]  # the held session, with its transcript and recording
+    assert held["session_id"] == session["id"]
+    assert held["transcript_lines"] == 0 and held["transcript_review"] == ""
+    assert held["recording"] == "" and held["recording_document_id"] is None
 
     # the clerk sees the package and registers the case
     assert keys(await steps(clerk, LOAN)) == ["register_case"]
