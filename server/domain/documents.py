@@ -17,6 +17,7 @@ class DocumentKind(StrEnum):
     TRANSCRIPT_EXPORT = "transcript_export"
     AGREEMENT = "agreement"
     RULING = "ruling"
+    JUDGMENT = "judgment"  # of a fast-track hearing after case filing
     SERVICE_CERTIFICATE = "service_certificate"
     STATEMENT_RECORDING = "statement_recording"  # a recorded statement, asynchronous hearing
 
@@ -28,6 +29,7 @@ KIND_LABELS = {
     DocumentKind.TRANSCRIPT_EXPORT: N_("Transcript"),
     DocumentKind.AGREEMENT: N_("Mediation agreement"),
     DocumentKind.RULING: N_("Ruling"),
+    DocumentKind.JUDGMENT: N_("Judgment"),
     DocumentKind.SERVICE_CERTIFICATE: N_("Service certificate"),
     DocumentKind.STATEMENT_RECORDING: N_("Recorded statement (asynchronous hearing)"),
 }
@@ -39,6 +41,7 @@ DEFAULT_LIMITS = {
     DocumentKind.TRANSCRIPT_EXPORT: 50 * MIB,
     DocumentKind.AGREEMENT: 20 * MIB,
     DocumentKind.RULING: 20 * MIB,
+    DocumentKind.JUDGMENT: 20 * MIB,
     DocumentKind.SERVICE_CERTIFICATE: 20 * MIB,
     DocumentKind.STATEMENT_RECORDING: 500 * MIB,
 }
@@ -50,6 +53,7 @@ WRITE_ONCE = frozenset(
         DocumentKind.RECORDING,
         DocumentKind.AGREEMENT,
         DocumentKind.RULING,
+        DocumentKind.JUDGMENT,
         DocumentKind.SERVICE_CERTIFICATE,
         DocumentKind.STATEMENT_RECORDING,
     }
@@ -65,6 +69,7 @@ ACCEPTED_TYPES = {
     DocumentKind.TRANSCRIPT_EXPORT: frozenset({"pdf", "docx", "txt"}),
     DocumentKind.AGREEMENT: frozenset({"pdf"}),
     DocumentKind.RULING: frozenset({"pdf"}),
+    DocumentKind.JUDGMENT: frozenset({"pdf"}),
     DocumentKind.SERVICE_CERTIFICATE: frozenset({"pdf"}),
     DocumentKind.STATEMENT_RECORDING: frozenset({"wav", "mp3", "m4a", "mp4", "webm"}),
 }
@@ -80,6 +85,7 @@ READERS = {
     DocumentKind.TRANSCRIPT_EXPORT: EVERYONE_ON_THE_DISPUTE,
     DocumentKind.AGREEMENT: EVERYONE_ON_THE_DISPUTE,
     DocumentKind.RULING: EVERYONE_ON_THE_DISPUTE,
+    DocumentKind.JUDGMENT: EVERYONE_ON_THE_DISPUTE,
     DocumentKind.SERVICE_CERTIFICATE: EVERYONE_ON_THE_DISPUTE,
     DocumentKind.STATEMENT_RECORDING: EVERYONE_ON_THE_DISPUTE,
 }

@@ -98,8 +98,11 @@ SERVABLE = frozenset(
         DocumentKind.TRANSCRIPT_EXPORT,
         DocumentKind.AGREEMENT,
         DocumentKind.RULING,
+        DocumentKind.JUDGMENT,
     }
 )
+# served on every party, these end the court's part: the dispute moves to served
+FINAL_KINDS = frozenset({DocumentKind.RULING.value, DocumentKind.JUDGMENT.value})
 MAX_ERROR = 2000
 MAX_RETRY_DELAY = 7 * 24 * 3600.0  # seconds: the doubling stops here
 
@@ -693,7 +696,7 @@ async def _after_completion(db: AsyncSession, service: Service, settings: Settin
     """A ruling or judgment served on every party moves the dispute to ``served``, where
     the workflow allows it (the platform sends ServeDocuments)."""
     document = await db.get(Document, service.document_id)
-    if document is None or document.kind != DocumentKind.RULING.value:
+    if document is None or document.kind not in FINAL_KINDS:
         return
     dispute = await db.get(Dispute, service.dispute_id)
     assert dispute is not None

@@ -9,11 +9,15 @@ timeline shows every step; the dispute page tells each role what to do next.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime, timedelta
+from hashlib import sha256
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
+import aiohttp
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
@@ -28,6 +32,7 @@ from server.db.models import (
     User,
 )
 from server.domain.roles import DisputeRole
+from server.pdf import render_pdf
 from tests.support import Clients
 
 LOAN, TRAFFIC = 1, 2
@@ -38,6 +43,17 @@ Browser = TestClient[Any, Any]
 async def act(clients: Clients, who: Browser, dispute: int, key: str, body: Any) -> ClientResponse:
     response: ClientResponse = await clients.post_json(
         who, f"/api/v1/disputes/{dispute}/actions/{key}", body
+    )
+    return response
+
+
+async def upload_judgment(clients: Clients, who: Browser, pdf: bytes) -> ClientResponse:
+    form = aiohttp.FormData(quote_fields=False)
+    form.add_field("title", "民事判决书")
+    form.add_field("file", pdf, filename="判决书.pdf", content_type="application/pdf")
+    token = await clients.csrf(who)
+    response: ClientResponse = await who.post(
+        f"/api/v1/disputes/{LOAN}/judgment", data=form, headers={"X-CSRF-Token": token}
     )
     return response
 
@@ -366,10 +382,30 @@ async def test_a_session_is_held_mediation_fails_and_the_case_is_filed(clients: 
     told = await steps(applicant, LOAN)
     assert told["status_label"] == "已立案" and number in told["hint"]["text"]
 
+    # the fast-track hearing's judgment: issued by a judge of the court, served like a ruling
+    judge = await clients.staff("faguan")
+    judgment = render_pdf("<h1>民事判决书</h1><p>被告于本判决生效之日起十日内归还借款。</p>")
+    assert (await upload_judgment(clients, applicant, judgment)).status == 403
+    response = await upload_judgment(clients, judge, judgment)
+    assert response.status == 201, await response.text()
+    issued = await response.json()
+    assert issued["kind"] == "judgment" and issued["sha256"] == sha256(judgment).hexdigest()
+    assert await status_of(judge, LOAN) == "judged"
+    response = await clients.post_json(
+        clerk, f"/api/v1/disputes/{LOAN}/services", {"document_id": issued["id"]}
+    )
+    assert response.status in (200, 201), await response.text()
+    deadline = time.monotonic() + 30
+    while await status_of(clerk, LOAN) != "served":  # every party's inbox reached
+        assert time.monotonic() < deadline, "the judgment was not served"
+        await asyncio.sleep(0.3)
+
     # the timeline lists every step with who did it and why
     items = (await timeline(applicant, LOAN))["items"]
     steps_done = [(e["event"], e["actor"]["name"], e["actor"]["role"]) for e in items]
-    assert steps_done[-7:] == [
+    assert [event for event, _, _ in steps_done[-2:]] == ["judgment_recorded", "documents_served"]
+    assert steps_done[-2][1:] == ("褚法官", "judge") and steps_done[-1][2] == "system"
+    assert steps_done[-9:-2] == [
         ("session_scheduled", "郑调解", "mediator"),
         ("session_scheduled", "郑调解", "mediator"),
         ("session_opened", "郑调解", "mediator"),
@@ -385,7 +421,7 @@ async def test_a_session_is_held_mediation_fails_and_the_case_is_filed(clients: 
     ]
     assert failure["facts"]["report"] == report
     assert failure["facts"]["cost_increasing_conduct"] == conduct
-    registered_event = items[-1]
+    registered_event = next(e for e in items if e["event"] == "case_registered")
     assert registered_event["facts"]["case_number"] == number
     assert registered_event["to_status"] == "filed"
     assert items[0]["event"] == "application_submitted"

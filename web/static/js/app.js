@@ -33,10 +33,9 @@
   });
 })();
 
-// Evidence upload with a progress bar (XMLHttpRequest reports upload progress; fetch does not).
-(function () {
-  const form = document.getElementById("evidence-upload");
-  if (!form) return;
+// File uploads (evidence, a judgment) with a progress bar: every form.upload[data-url]
+// (XMLHttpRequest reports upload progress; fetch does not).
+document.querySelectorAll("form.upload[data-url]").forEach(function (form) {
   const bar = form.querySelector("progress");
   const status = form.querySelector(".upload-status");
   const meta = document.querySelector('meta[name="csrf-token"]');
@@ -67,4 +66,4 @@
     });
     request.send(new FormData(form));
   });
-})();
+});
