@@ -22,6 +22,7 @@ from server.routes import (
     api,
     applications,
     auth,
+    confirmation,
     disputes,
     documents,
     health,
@@ -91,7 +92,7 @@ def init_app(settings: Settings) -> web.Application:
     for module in (
         health, auth, home, applications, disputes, workflow, queues, roster_admin, documents,
         account, admin, api, rooms, transcripts, transcript_review, jobs, statements,
-        recordings, recording_hold, agreements, signing
+        recordings, recording_hold, agreements, signing, confirmation
     ):  # fmt: skip
         module.setup(app)
     e_service_routes.setup(app)

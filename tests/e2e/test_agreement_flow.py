@@ -35,7 +35,7 @@ import re
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -43,7 +43,7 @@ from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pypdf
 import pytest
@@ -67,6 +67,8 @@ from tests.e2e.test_dispute_flows import (
 from tests.e2e.test_first_command import CHROMIUM_ARGS, CODE, HOST, DemoLogin, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
+
+T = TypeVar("T")
 
 JUDGE = DemoLogin("judge", "褚法官", "faguan", DEMO_PASSWORD)
 MEDIATOR_PHONE = "13900000003"
@@ -285,8 +287,8 @@ def check_certificate(pages: list[str], effective: str, sha256: str) -> None:
     assert "version2." in flat, "the certificate asked for is not the second one"
 
 
-def until(what: str, check: Any, seconds: float = JOB_SECONDS, pause: float = 0.5) -> Any:
-    """Poll ``check`` from the test until it returns something true."""
+def until(what: str, check: Callable[[], T | None], seconds: float = JOB_SECONDS) -> T:
+    """Poll ``check`` from the test until it returns something true (and return that)."""
     deadline = time.monotonic() + seconds
     while True:
         value = check()
@@ -294,7 +296,7 @@ def until(what: str, check: Any, seconds: float = JOB_SECONDS, pause: float = 0.
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {seconds:.0f} s")
-        time.sleep(pause)
+        time.sleep(0.5)
 
 
 def dispute_status(page: Page, url: str) -> str:
@@ -312,7 +314,7 @@ def confirmation_action(page: Page, action: str) -> None:
 
 
 def test_an_agreement_is_signed_confirmed_and_served(
-    court: DemoServer, browser: Browser, mailbox: tuple[Mailbox, int], tmp_path: Path
+    court: DemoServer, browser: Browser, mailbox: tuple[Mailbox, int]
 ) -> None:
     url = court.url
     box, _ = mailbox
@@ -407,7 +409,9 @@ def test_an_agreement_is_signed_confirmed_and_served(
         party.goto(f"{url}disputes/{DEMO_LOAN}")
         expect(party.locator("#status")).to_have_attribute("data-status", "agreement_signed")
         party.locator('a[data-action="confirmation"]').click()
-        expect(party.locator("#confirmation")).to_be_visible()
+        expect(
+            party.locator("#confirmation"), f"no judicial confirmation page at {party.url}"
+        ).to_be_visible()
         expect(party.locator("#agreement-sha256")).to_have_text(final_sha256)
         confirmation_action(party, "apply")
     expect(li.locator("#applicants tbody tr")).to_have_count(2)

@@ -12,14 +12,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from server.app import init_app
 from server.audit import SYSTEM
 from server.auth.principal import Principal
-from server.config import Settings
 from server.db.engine import Database
 from server.db.models import (
     Agreement,
@@ -44,10 +42,7 @@ from server.domain.calendar import WorkingCalendar
 from server.domain.documents import DocumentKind
 from server.domain.errors import Conflict
 from server.domain.roles import Role
-from server.jobs.deliver import SERVICE_DELIVERY, deliver
-from server.jobs.setup import RUNNER
 from server.pdf import render_pdf
-from server.routes import confirmation as confirmation_routes
 from server.services import confirmation as confirmation_service
 from server.services import workflow
 from server.services.documents import record_document
@@ -63,25 +58,6 @@ AGREEMENT_TEXT = (
     "一、李四于二〇二七年一月三十一日前归还张三借款人民币五万元。\n二、双方就本纠纷再无其他争议。"
 )
 BASE = "/api/v1/disputes/1/confirmation"
-
-
-@pytest.fixture
-async def clients(settings: Settings) -> AsyncIterator[Clients]:
-    """The app, with the confirmation routes mounted where the app does not mount them."""
-    app = init_app(settings)
-    if "confirmation" not in app.router.named_resources():
-        confirmation_routes.setup(app)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    runner = app[RUNNER]
-    if SERVICE_DELIVERY not in runner.kinds:  # registered at start-up where the app does
-        runner.register(SERVICE_DELIVERY, deliver)
-    pool = Clients(server, settings)
-    try:
-        yield pool
-    finally:
-        await pool.close()
-        await server.close()
 
 
 async def _one(data: bytes) -> AsyncIterator[bytes]:

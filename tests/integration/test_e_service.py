@@ -82,10 +82,8 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 
 def enable(clients: Clients) -> None:
-    """The app's runner delivers services (the kind is registered at start-up)."""
-    runner = clients.server.app[RUNNER]
-    if SERVICE_DELIVERY not in runner.kinds:
-        runner.register(SERVICE_DELIVERY, deliver)
+    """The app's runner delivers services: the kind is registered at start-up."""
+    assert SERVICE_DELIVERY in clients.server.app[RUNNER].kinds
 
 
 async def in_db(clients: Clients, work: Callable[[AsyncSession], Awaitable[T]]) -> T:

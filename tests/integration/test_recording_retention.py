@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
 from media.recording import ClosedSegment
-from server.app import init_app
 from server.auth.principal import Principal
 from server.config import Settings
 from server.db.models import (
@@ -37,7 +36,6 @@ from server.db.models import (
 from server.domain.errors import Forbidden, Invalid
 from server.domain.roles import Role
 from server.jobs import JobRunner, RunnerPolicy
-from server.routes import recording_hold
 from server.services import recording_retention as retention
 from server.storage_check import verify_recordings, verify_store
 from server.uploads import UploadOutbox
@@ -478,22 +476,6 @@ async def test_the_purge_job_queues_its_next_run_exactly_once(place: Place) -> N
 
 
 # --- the legal hold through the API -----------------------------------------------------
-
-
-@pytest.fixture
-async def clients(settings: Settings) -> AsyncIterator[Clients]:
-    """The app, with the hold route mounted where the app does not mount it yet."""
-    app = init_app(settings)
-    if "api_recording_hold" not in app.router.named_resources():
-        recording_hold.setup(app)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    pool = Clients(server, settings)
-    try:
-        yield pool
-    finally:
-        await pool.close()
-        await server.close()
 
 
 async def english(client: TestClient[Any, Any]) -> TestClient[Any, Any]:
