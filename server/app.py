@@ -25,6 +25,7 @@ from server.routes import (
     confirmation,
     disputes,
     documents,
+    fast_track,
     health,
     home,
     jobs,
@@ -92,7 +93,7 @@ def init_app(settings: Settings) -> web.Application:
     for module in (
         health, auth, home, applications, disputes, workflow, queues, roster_admin, documents,
         account, admin, api, rooms, transcripts, transcript_review, jobs, statements,
-        recordings, recording_hold, agreements, signing, confirmation
+        recordings, recording_hold, agreements, signing, confirmation, fast_track
     ):  # fmt: skip
         module.setup(app)
     e_service_routes.setup(app)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -12,6 +14,7 @@ from server.context import METRICS, RESPONSE_DELAY, SESSION_COOKIE, set_cookie, 
 from server.domain.errors import N_, Invalid
 from server.domain.ids import parse_id
 from server.i18n import gettext
+from server.services.sessions import Links
 
 
 def redirect(location: str) -> web.Response:
@@ -88,3 +91,25 @@ class Flash:
         if isinstance(data, dict) and isinstance(data.get("e"), str):
             return data
         return None
+
+
+# --- the court's clock and invitation links, for pages that schedule hearings ----------------
+
+
+def court_zone(request: web.Request) -> ZoneInfo:
+    return ZoneInfo(settings(request).timezone)
+
+
+def in_zone(moment: datetime, zone: ZoneInfo) -> datetime:
+    """A time the user typed without a zone is in the court's."""
+    return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
+
+
+def invitation_links(request: web.Request) -> Links:
+    config = settings(request)
+    return Links(
+        secret=config.secret(),
+        base_url=config.public_url or f"{request.scheme}://{request.host}",
+        valid_days=config.invitation_days,
+        zone=court_zone(request),
+    )

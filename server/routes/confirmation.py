@@ -27,7 +27,7 @@ from server.jobs.setup import RUNNER
 from server.openapi import documented
 from server.pagination import page_args
 from server.routes.api import body
-from server.routes.common import Flash, path_id, redirect
+from server.routes.common import Flash, court_zone, in_zone, invitation_links, path_id, redirect
 from server.routes.workflow import SESSION_WORDS
 from server.services import confirmation as service
 from server.services import workflow
@@ -70,21 +70,15 @@ class DecisionIn(_Body):
 
 
 def _zone(request: web.Request) -> ZoneInfo:
-    return ZoneInfo(settings(request).timezone)
+    return court_zone(request)
 
 
 def _in_zone(moment: datetime, zone: ZoneInfo) -> datetime:
-    return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
+    return in_zone(moment, zone)
 
 
 def _links(request: web.Request) -> Links:
-    config = settings(request)
-    return Links(
-        secret=config.secret(),
-        base_url=config.public_url or f"{request.scheme}://{request.host}",
-        valid_days=config.invitation_days,
-        zone=_zone(request),
-    )
+    return invitation_links(request)
 
 
 def _issuing(request: web.Request) -> service.Issuing:

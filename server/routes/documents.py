@@ -15,43 +15,19 @@ from server.auth import access
 from server.auth.principal import Principal
 from server.context import DATABASE, OUTBOX, SPOOL, STORE, db, require_login, settings
 from server.db.models import StoredObject
-from server.domain.documents import DEFAULT_LIMITS, DocumentKind
+from server.domain.documents import DocumentKind
 from server.domain.errors import N_, Gone, InternalError, NotFound, Unavailable
 from server.domain.roles import Permission
 from server.pagination import page_args, paginate
 from server.routes.common import path_id
 from server.routes.multipart import received_file, streams_body
-from server.services import documents, judgments, workflow
+from server.services import documents
 from server.templating import render
 from storage.base import ByteRange, ObjectMissing, StorageError
 
 LINK_SALT = "yizhan.download-link.v1"
 LINK_SECONDS = 300
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-
-@streams_body
-async def upload_judgment(request: web.Request) -> web.Response:
-    caller = require_login(request)
-    dispute_id = path_id(request)
-    await judgments.may_issue(db(request), caller, dispute_id)
-    limit = DEFAULT_LIMITS[DocumentKind.JUDGMENT]
-    async with (
-        received_file(request, limit) as upload,
-        request.app[DATABASE].transaction(write=True) as session,
-    ):
-        document, stored = await judgments.issue(
-            session,
-            request.app[SPOOL],
-            caller,
-            dispute_id,
-            upload.spooled,
-            filename=upload.filename,
-            title=upload.title,
-            calendar=workflow.calendar_for(settings(request)),
-        )
-    request.app[OUTBOX].wake()
-    return web.json_response(documents.document_json(document, stored), status=201)
 
 
 @streams_body
@@ -229,7 +205,6 @@ async def storage_admin(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     r = app.router
     r.add_post("/api/v1/disputes/{id}/evidence", upload_evidence, name="api_evidence")
-    r.add_post("/api/v1/disputes/{id}/judgment", upload_judgment, name="api_judgment")
     r.add_get("/api/v1/disputes/{id}/documents", dispute_documents, name="api_documents")
     r.add_get("/api/v1/documents/{id}/content", download, name="api_document_content")
     r.add_get("/api/v1/documents/{id}/link", link, name="api_document_link")

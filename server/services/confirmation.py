@@ -37,7 +37,6 @@ from server.db.models import (
     Agreement,
     AgreementVersion,
     CaseSession,
-    CaseSessionParticipant,
     Confirmation,
     Court,
     Dispute,
@@ -61,7 +60,7 @@ from server.i18n import translate_in
 from server.jobs.runner import JobRunner
 from server.notify import Channel, Message
 from server.pagination import Page, paginate
-from server.services import e_service, invitations, ruling, workflow
+from server.services import court_hearings, e_service, ruling, workflow
 from server.services.documents import record_document
 from server.services.sessions import Links
 from storage.spool import Spool
@@ -486,18 +485,6 @@ async def request_evidence(
     return confirmation
 
 
-@dataclass(frozen=True)
-class Hearing:
-    session: CaseSession
-    participants: list[CaseSessionParticipant]
-
-
-def _aware(value: datetime, now: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None or value <= now:
-        raise Invalid(N_("This field is not valid: %(field)s."), field="starts_at")
-    return value.astimezone(UTC)
-
-
 async def schedule_hearing(
     db: AsyncSession,
     principal: Principal,
@@ -507,12 +494,12 @@ async def schedule_hearing(
     *,
     links: Links,
     now: datetime | None = None,
-) -> Hearing:
+) -> court_hearings.Hearing:
     """An online hearing of the parties on the application, hosted by the judge: a
     ``confirmation_hearing`` session with the parties, their agents and the judge, each
     party and agent sent a link."""
     now = now or datetime.now(UTC)
-    start = _aware(starts_at, now)
+    start = court_hearings.aware_start(starts_at, now)
     dispute, confirmation = await _for_judge(
         db, principal, dispute_id, "confirmation.schedule_hearing"
     )
@@ -520,17 +507,11 @@ async def schedule_hearing(
         earlier = await db.get(CaseSession, confirmation.hearing_session_id)
         if earlier is not None and earlier.status in ("scheduled", "open"):
             raise Conflict(N_("A hearing on this application is already scheduled."))
-    session = CaseSession(
-        dispute_id=dispute.id,
-        kind=HEARING_KIND,
-        status="scheduled",
-        scheduled_start=start,
-        host_user_id=principal.user_id,
-    )
-    db.add(session)
-    await db.flush()
-    rows = await _hearing_participants(db, principal, dispute.id, session.id)
-    await _invite(db, principal, channel, dispute, session, rows, links, now)
+    hearing = await court_hearings.convene(
+        db, principal, channel, dispute, kind=HEARING_KIND, start=start, links=links,
+        text=HEARING_TEXT, now=now,
+    )  # fmt: skip
+    session, rows = hearing.session, hearing.participants
     confirmation.state = HEARING
     confirmation.mode = "hearing"
     confirmation.hearing_session_id = session.id
@@ -557,82 +538,7 @@ async def schedule_hearing(
             },
         ),
     )
-    return Hearing(session, rows)
-
-
-async def _hearing_participants(
-    db: AsyncSession, principal: Principal, dispute_id: int, session_id: int
-) -> list[CaseSessionParticipant]:
-    rows: list[CaseSessionParticipant] = []
-    seen: set[tuple[int, DisputeRole]] = set()
-
-    def add(user_id: int | None, party_id: int | None, role: DisputeRole, name: str) -> None:
-        if user_id is not None:
-            if (user_id, role) in seen:
-                return
-            seen.add((user_id, role))
-        rows.append(
-            CaseSessionParticipant(
-                session_id=session_id,
-                dispute_id=dispute_id,
-                user_id=user_id,
-                party_id=party_id,
-                role=role,
-                name=name,
-            )
-        )
-
-    agents = await _agents(db, dispute_id)
-    for party in await _parties(db, dispute_id):
-        add(party.user_id, party.id, party.side, party.name)
-        for agent in agents:
-            if agent.party_id == party.id:
-                add(agent.user_id, party.id, DisputeRole.AGENT, agent.name)
-    add(principal.user_id, None, DisputeRole.JUDGE, principal.name)
-    db.add_all(rows)
-    await db.flush()
-    return rows
-
-
-async def _invite(
-    db: AsyncSession,
-    principal: Principal,
-    channel: Channel,
-    dispute: Dispute,
-    session: CaseSession,
-    rows: list[CaseSessionParticipant],
-    links: Links,
-    now: datetime,
-) -> None:
-    when = session.scheduled_start.astimezone(links.zone).strftime("%Y-%m-%d %H:%M")
-    for row in rows:
-        if row.user_id is None or row.role is DisputeRole.JUDGE:
-            continue
-        try:
-            issued = await invitations.invite(
-                db,
-                principal,
-                channel,
-                dispute_id=dispute.id,
-                user_id=row.user_id,
-                secret=links.secret,
-                base_url=links.base_url,
-                valid_days=links.valid_days,
-            )
-        except Conflict:
-            continue  # no phone or email on the account: the court contacts them itself
-        await channel.send(
-            db,
-            Message(
-                destination=issued.sent_to,
-                subject="一站 Yizhan hearing",
-                body=HEARING_TEXT.format(name=row.name, number=dispute.number, when=when),
-                user_id=row.user_id,
-            ),
-        )
-        row.invited_to = issued.sent_to
-        row.invited_at = now
-    await db.flush()
+    return hearing
 
 
 # --- the decision and its ruling ----------------------------------------------------------------

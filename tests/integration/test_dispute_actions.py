@@ -382,8 +382,27 @@ async def test_a_session_is_held_mediation_fails_and_the_case_is_filed(clients: 
     told = await steps(applicant, LOAN)
     assert told["status_label"] == "已立案" and number in told["hint"]["text"]
 
-    # the fast-track hearing's judgment: issued by a judge of the court, served like a ruling
+    # the fast-track hearing and its judgment: by a judge of the court, served like a ruling
     judge = await clients.staff("faguan")
+    starts = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+    response = await clients.post_json(
+        judge, f"/api/v1/disputes/{LOAN}/hearings", {"starts_at": starts}
+    )
+    assert response.status == 201, await response.text()
+    hearing = await response.json()
+    assert set(hearing["invited"]) >= {"张三", "李四"}  # sent a link to the hearing room
+    again = await clients.post_json(
+        judge, f"/api/v1/disputes/{LOAN}/hearings", {"starts_at": starts}
+    )
+    await refused(again, 409)
+    await refused(
+        await clients.post_json(
+            applicant, f"/api/v1/disputes/{LOAN}/hearings", {"starts_at": starts}
+        ),
+        403,
+    )
+    room = await judge.get(f"/sessions/{hearing['session_id']}/room")
+    assert room.status == 200
     judgment = render_pdf("<h1>民事判决书</h1><p>被告于本判决生效之日起十日内归还借款。</p>")
     assert (await upload_judgment(clients, applicant, judgment)).status == 403
     response = await upload_judgment(clients, judge, judgment)
