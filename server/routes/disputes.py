@@ -10,7 +10,7 @@ from server.domain.roles import Permission, has_permission
 from server.pagination import page_args
 from server.routes import workflow
 from server.routes.common import path_id
-from server.services import disputes
+from server.services import disputes, service_consent
 from server.templating import render
 
 
@@ -35,6 +35,8 @@ async def dispute_detail(request: web.Request) -> web.Response:
             "may_upload": caller.role in EVIDENCE_UPLOADERS,
             "may_invite_guests": has_permission(caller.role, Permission.RUN_SESSION),
             "evidence_max_mb": settings(request).evidence_max_mb,
+            # a party's own answer on electronic service, which they may change here
+            "service_choice": await service_consent.choice(db(request), caller, file.dispute.id),
             **await workflow.dispute_page_context(request, caller, file),
         },
     )

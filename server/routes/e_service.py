@@ -35,7 +35,8 @@ from server.routes.api import body
 from server.routes.common import Flash, path_id, redirect, safe_next
 from server.routes.documents import check_in_store
 from server.routes.multipart import streams_body
-from server.services import documents, e_service, service_certificate
+from server.routes.workflow import FLASH as PAGE_NOTICES
+from server.services import documents, e_service, service_certificate, service_consent
 from server.services.e_service import Trace
 from server.templating import render
 
@@ -553,8 +554,61 @@ async def certificate_form(request: web.Request) -> web.Response:
     return redirect(f"{back}{'&' if '?' in back else '?'}done=certificate")
 
 
+class ServiceConsentIn(BaseModel):
+    granted: bool
+    email: str = Field(default="", max_length=254, description="where to serve; optional")
+
+
+class ServiceConsentOut(BaseModel):
+    consented: bool
+    email: str
+
+
+@documented(
+    "Consent to (or refuse) electronic service, with the email address to serve at: a party",
+    body=ServiceConsentIn,
+    response=ServiceConsentOut,
+    tags=TAGS,
+)
+async def api_service_consent(request: web.Request) -> web.Response:
+    caller = require_login(request)
+    data = await body(request, ServiceConsentIn)
+    made = await service_consent.record(
+        db(request), caller, path_id(request), granted=data.granted, email=data.email
+    )
+    return web.json_response(
+        ServiceConsentOut(consented=made.consented, email=made.email).model_dump()
+    )
+
+
+async def service_consent_form(request: web.Request) -> web.Response:
+    """The dispute page's form; back to the page (an error in "what to do next")."""
+    caller = require_login(request)
+    dispute_id = path_id(request)
+    form = await request.post()
+    back = f"/disputes/{dispute_id}"
+    try:
+        async with db(request).begin_nested():
+            await service_consent.record(
+                db(request),
+                caller,
+                dispute_id,
+                granted=form.get("granted") == "yes",
+                email=str(form.get("email", "")),
+            )
+    except Invalid as exc:
+        message = gettext(exc.message, **exc.localised_params(gettext))
+        token = PAGE_NOTICES.dumps(request, {"e": message})
+        return redirect(f"{back}?{urlencode({'error': token})}#next-steps")
+    return redirect(f"{back}#service-consent")
+
+
 def setup(app: web.Application) -> None:
     r = app.router
+    r.add_post("/disputes/{id}/service-consent", service_consent_form, name="service_consent")
+    r.add_post(
+        "/api/v1/disputes/{id}/service-consent", api_service_consent, name="api_service_consent"
+    )
     r.add_get("/inbox", inbox_page, name="inbox")
     r.add_get("/inbox/{id}", inbox_item, name="inbox_item")
     r.add_get("/inbox/{id}/document", inbox_document, name="inbox_document")

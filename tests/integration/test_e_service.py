@@ -573,3 +573,59 @@ async def test_the_clerks_page_lists_failures_first(clients: Clients) -> None:
     inbox_id = delivery(again, "inbox")["id"]
     response = await clients.post_json(clerk, f"/api/v1/service-deliveries/{inbox_id}/retry", {})
     assert response.status == 409
+
+
+async def test_a_party_gives_or_withdraws_consent_and_the_address_on_their_page(
+    clients: Clients,
+) -> None:
+    zhang = await clients.party(ZHANG)
+    clerk = await clients.staff("shujiyuan")
+    zhang_party = await party_id(clients, ZHANG)
+    page = await (await zhang.get("/disputes/1")).text()
+    assert 'id="service-consent"' in page  # the party's own answer, which they may change
+    clerk_page = await (await clerk.get("/disputes/1")).text()
+    assert 'id="service-consent"' not in clerk_page
+
+    # withdrawn: serving on him is refused until he agrees again
+    token = await clients.csrf(zhang)
+    response = await zhang.post(
+        "/disputes/1/service-consent",
+        data={"_csrf": token, "granted": "no"},
+        allow_redirects=False,
+    )
+    assert response.status == 303
+    document = await a_document(clients, clerk)
+    refused = await clients.post_json(
+        clerk,
+        "/api/v1/disputes/1/services",
+        {"document_id": document["id"], "party_ids": [zhang_party]},
+    )
+    assert refused.status == 409, await refused.text()
+
+    bad = await clients.post_json(
+        zhang, "/api/v1/disputes/1/service-consent", {"granted": True, "email": "not-an-email"}
+    )
+    assert bad.status == 400 and (await bad.json())["error"]["field"] == "email"
+    given = await clients.post_json(
+        zhang,
+        "/api/v1/disputes/1/service-consent",
+        {"granted": True, "email": "zhangsan@example.com"},
+    )
+    assert given.status == 200 and (await given.json())["consented"] is True
+    (made,) = await serve(clients, clerk, document["id"], [zhang_party])
+    assert made["consent_id"] is not None
+    # only a party answers for themselves
+    other = await clients.post_json(
+        clerk, "/api/v1/disputes/1/service-consent", {"granted": True, "email": ""}
+    )
+    assert other.status == 403
+
+    async def answers(db: AsyncSession) -> list[str]:
+        rows = await db.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.action == "service.consent_recorded")
+            .order_by(AuditEvent.id)
+        )
+        return [str(r.details["granted"]) for r in rows]
+
+    assert await in_db(clients, answers) == ["False", "True"]
