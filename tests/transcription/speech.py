@@ -49,7 +49,9 @@ def say(text: str, out: Path, *, voice: str = "en-us", speed: int = 150) -> Path
         capture_output=True,
     )
     subprocess.run(
-        ["sox", str(raw), "-r", str(RATE), "-c", "1", "-b", "16", str(out)],
+        # -D: no dither, so the same text always makes the same samples (sox dithers with
+        # random noise by default, which made the measured error rates vary run to run)
+        ["sox", "-D", str(raw), "-r", str(RATE), "-c", "1", "-b", "16", str(out)],
         check=True,
         capture_output=True,
     )
